@@ -1,0 +1,166 @@
+package cachekeys
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/arouter/arouter/apikey"
+)
+
+// memLoader is an in-memory Loader whose answers a test can change, standing in for the store.
+type memLoader struct {
+	mu   sync.Mutex
+	keys map[apikey.Hash]*apikey.Key
+	err  error
+}
+
+func (m *memLoader) LoadKey(_ context.Context, h apikey.Hash) (*apikey.Key, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.err != nil {
+		return nil, m.err
+	}
+	k, ok := m.keys[h]
+	if !ok {
+		return nil, fmt.Errorf("hash %s: %w", h, apikey.ErrNotFound)
+	}
+	copied := *k
+	return &copied, nil
+}
+
+func (m *memLoader) set(k *apikey.Key, err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if k != nil {
+		m.keys[k.Hash] = k
+	}
+	m.err = err
+}
+
+func newTestCache(t testing.TB, opts Options) (*Cache, *memLoader, apikey.Hash) {
+	t.Helper()
+	h := apikey.HashToken([]byte("sk-ar-v1-test"))
+	loader := &memLoader{keys: map[apikey.Hash]*apikey.Key{h: {ID: 7, Hash: h, Name: "k"}}}
+	c, err := New(loader, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c, loader, h
+}
+
+func TestHitDoesNotReachTheStore(t *testing.T) {
+	t.Parallel()
+	c, _, h := newTestCache(t, Options{RefreshAfter: time.Hour})
+	ctx := context.Background()
+	k, err := c.Lookup(ctx, h, time.Now())
+	if err != nil || k.ID != 7 {
+		t.Fatalf("first lookup: %v, %v", k, err)
+	}
+	c.Wait()
+	for range 100 {
+		if _, err := c.Lookup(ctx, h, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := c.Loads(); n != 1 {
+		t.Fatalf("store read %d times, want 1", n)
+	}
+}
+
+func TestUnknownTokensAreRememberedBriefly(t *testing.T) {
+	t.Parallel()
+	c, loader, _ := newTestCache(t, Options{NegativeTTL: time.Hour})
+	bad := apikey.HashToken([]byte("sk-ar-v1-bad"))
+	for range 50 {
+		if _, err := c.Lookup(context.Background(), bad, time.Now()); !errors.Is(err, apikey.ErrNotFound) {
+			t.Fatalf("unknown token: %v", err)
+		}
+		c.Wait()
+	}
+	if n := c.Loads(); n != 1 {
+		t.Fatalf("a repeated bad token reached the store %d times, want 1", n)
+	}
+	// Creating the key and invalidating makes it usable at once.
+	loader.set(&apikey.Key{ID: 9, Hash: bad}, nil)
+	c.Invalidate(bad)
+	if k, err := c.Lookup(context.Background(), bad, time.Now()); err != nil || k.ID != 9 {
+		t.Fatalf("after invalidate: %v, %v", k, err)
+	}
+}
+
+func TestDisabledElsewhereIsSeenAfterRefresh(t *testing.T) {
+	t.Parallel()
+	c, loader, h := newTestCache(t, Options{RefreshAfter: 10 * time.Millisecond})
+	ctx := context.Background()
+	start := time.Now()
+	if _, err := c.Lookup(ctx, h, start); err != nil {
+		t.Fatal(err)
+	}
+	c.Wait()
+	loader.set(&apikey.Key{ID: 7, Hash: h, Disabled: true}, nil)
+	// A lookup past RefreshAfter still answers from the cache but starts a refresh; the
+	// refreshed record arrives without the test sleeping for it.
+	later := start.Add(time.Second)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		k, err := c.Lookup(ctx, h, later)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if k.Disabled {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("disabled flag never reached the cache")
+		}
+		c.Wait()
+	}
+}
+
+func TestStoreOutageKeepsServingCachedKeys(t *testing.T) {
+	t.Parallel()
+	var reported sync.Once
+	errSeen := make(chan error, 1)
+	c, loader, h := newTestCache(t, Options{RefreshAfter: time.Millisecond, MaxStale: time.Hour,
+		OnRefreshError: func(err error) { reported.Do(func() { errSeen <- err }) }})
+	ctx := context.Background()
+	if _, err := c.Lookup(ctx, h, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	c.Wait()
+	loader.set(nil, errors.New("database is locked"))
+	if _, err := c.Lookup(ctx, h, time.Now().Add(time.Second)); err != nil {
+		t.Fatalf("cached key refused during store outage: %v", err)
+	}
+	if err := <-errSeen; err == nil {
+		t.Fatal("refresh failure not reported")
+	}
+	// Past MaxStale the cache stops vouching for the key and surfaces the store error.
+	if _, err := c.Lookup(ctx, h, time.Now().Add(2*time.Hour)); err == nil || errors.Is(err, apikey.ErrNotFound) {
+		t.Fatalf("too-stale lookup during outage = %v, want the store error", err)
+	}
+}
+
+func TestConcurrentMissesShareOneLoad(t *testing.T) {
+	t.Parallel()
+	c, _, h := newTestCache(t, Options{})
+	var wg sync.WaitGroup
+	for range 32 {
+		wg.Go(func() {
+			if _, err := c.Lookup(context.Background(), h, time.Now()); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	// singleflight merges concurrent loads; ristretto may still drop the first Set, so allow a
+	// few loads but not one per request.
+	if n := c.Loads(); n > 8 {
+		t.Fatalf("%d store reads for 32 concurrent requests of one key", n)
+	}
+}

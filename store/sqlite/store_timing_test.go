@@ -1,0 +1,53 @@
+package sqlite
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/arouter/arouter/accounting"
+	"github.com/arouter/arouter/apikey"
+)
+
+// BenchmarkWriteUsage measures the accounting writer's steady state: batches of 500 fresh
+// records, each batch one transaction.
+func BenchmarkWriteUsage(b *testing.B) {
+	s := openTest(b)
+	ctx := context.Background()
+	const batch = 500
+	recs := testRecords(batch)
+	now := time.Now()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		b.StopTimer()
+		for i := range recs {
+			recs[i].GenerationID = accounting.NewGenerationID(now)
+		}
+		b.StartTimer()
+		if err := s.WriteUsage(ctx, recs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "records/s")
+}
+
+// BenchmarkLoadKey measures the key cache's miss path.
+func BenchmarkLoadKey(b *testing.B) {
+	s := openTest(b)
+	ctx := context.Background()
+	var last *apikey.Key
+	for i := range 1000 {
+		k := testKey(i, i%2 == 0)
+		if err := s.InsertKey(ctx, k); err != nil {
+			b.Fatal(err)
+		}
+		last = k
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := s.LoadKey(ctx, last.Hash); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,157 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/arouter/arouter/accounting"
+	"github.com/arouter/arouter/money"
+)
+
+// ErrRecordNotFound is returned (wrapped) by UsageByGeneration when no record has the id.
+var ErrRecordNotFound = errors.New("usage record not found")
+
+const usageColumns = "generation_id, created_at, key_id, model, provider, upstream_model, " +
+	"prompt_tokens, completion_tokens, reasoning_tokens, cached_tokens, cache_write_tokens, " +
+	"cost_nanos, latency_us, ttfb_us, status, streamed, cancelled, error_code"
+
+// usageParams is the number of columns, hence bound parameters, per record.
+const usageParams = 18
+
+// chunkRows is the number of records per INSERT statement. 100 rows is 1800 parameters: far
+// under SQLite's limit (32766 since 3.32), and past the point where larger statements write
+// noticeably faster.
+const chunkRows = 100
+
+// insertUsageSQL returns a multi-row insert for rows records. ON CONFLICT DO NOTHING makes a
+// replayed batch (the writer retries after an error it cannot tell from a lost commit) a no-op.
+func insertUsageSQL(rows int) string {
+	var b strings.Builder
+	row := "(" + strings.Repeat("?, ", usageParams-1) + "?)"
+	b.Grow(len(usageColumns) + rows*(len(row)+2) + 80)
+	b.WriteString("INSERT INTO usage_records (" + usageColumns + ") VALUES ")
+	for i := range rows {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(row)
+	}
+	b.WriteString(" ON CONFLICT (generation_id) DO NOTHING")
+	return b.String()
+}
+
+// WriteUsage stores recs in one transaction: all of them or, on error, none, so the caller can
+// retry the whole batch. Records whose generation id is already stored are skipped, which makes
+// a retry after an ambiguous failure safe.
+func (s *Store) WriteUsage(ctx context.Context, recs []accounting.Record) (err error) {
+	if len(recs) == 0 {
+		return nil
+	}
+	for i := range recs {
+		if recs[i].GenerationID.IsZero() {
+			return fmt.Errorf("write usage: record %d has no generation id", i)
+		}
+	}
+	defer func() {
+		if err != nil {
+			err = fmt.Errorf("write usage (%d records): %w", len(recs), err)
+		}
+	}()
+
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after Commit
+
+	full := tx.StmtContext(ctx, s.insertUsage) // reuses the statement prepared on the connection
+	args := make([]any, 0, min(len(recs), chunkRows)*usageParams)
+	for rest := recs; len(rest) > 0; {
+		n := min(len(rest), chunkRows)
+		args = appendUsageArgs(args[:0], rest[:n])
+		if n == chunkRows {
+			_, err = full.ExecContext(ctx, args...)
+		} else {
+			// The tail of a batch: its size varies, so caching it would buy little.
+			_, err = tx.ExecContext(ctx, insertUsageSQL(n), args...)
+		}
+		if err != nil {
+			return err
+		}
+		rest = rest[n:]
+	}
+	return tx.Commit()
+}
+
+func appendUsageArgs(args []any, recs []accounting.Record) []any {
+	for i := range recs {
+		r := &recs[i]
+		args = append(args,
+			r.GenerationID.String(), // TEXT: a []byte would bind as a BLOB
+			r.Time.UnixMicro(),
+			r.KeyID,
+			r.Model,
+			r.Provider,
+			r.UpstreamModel,
+			r.PromptTokens,
+			r.CompletionTokens,
+			r.ReasoningTokens,
+			r.CachedTokens,
+			r.CacheWriteTokens,
+			int64(r.Cost),
+			r.Latency.Microseconds(),
+			r.TTFB.Microseconds(),
+			int64(r.Status),
+			boolInt(r.Streamed),
+			boolInt(r.Cancelled),
+			r.ErrorCode,
+		)
+	}
+	return args
+}
+
+// CountUsage returns the number of stored usage records.
+func (s *Store) CountUsage(ctx context.Context) (int64, error) {
+	var n int64
+	if err := s.r.QueryRowContext(ctx, "SELECT count(*) FROM usage_records").Scan(&n); err != nil {
+		return 0, fmt.Errorf("count usage: %w", err)
+	}
+	return n, nil
+}
+
+// UsageByGeneration returns the record with generation id id, or an error wrapping
+// ErrRecordNotFound. Times come back in UTC at microsecond precision.
+func (s *Store) UsageByGeneration(ctx context.Context, id string) (accounting.Record, error) {
+	var r accounting.Record
+	if len(id) != len(r.GenerationID) {
+		return r, fmt.Errorf("generation %q: %w", id, ErrRecordNotFound)
+	}
+	var (
+		gen                                string
+		createdUS, cost, latencyUS, ttfbUS int64
+		status, streamed, cancelled        int64
+	)
+	err := s.r.QueryRowContext(ctx, "SELECT "+usageColumns+" FROM usage_records WHERE generation_id = ?", id).Scan(
+		&gen, &createdUS, &r.KeyID, &r.Model, &r.Provider, &r.UpstreamModel,
+		&r.PromptTokens, &r.CompletionTokens, &r.ReasoningTokens, &r.CachedTokens, &r.CacheWriteTokens,
+		&cost, &latencyUS, &ttfbUS, &status, &streamed, &cancelled, &r.ErrorCode)
+	if errors.Is(err, sql.ErrNoRows) {
+		return accounting.Record{}, fmt.Errorf("generation %q: %w", id, ErrRecordNotFound)
+	}
+	if err != nil {
+		return accounting.Record{}, fmt.Errorf("load generation %q: %w", id, err)
+	}
+	copy(r.GenerationID[:], gen)
+	r.Time = time.UnixMicro(createdUS).UTC()
+	r.Cost = money.Nanos(cost)
+	r.Latency = time.Duration(latencyUS) * time.Microsecond
+	r.TTFB = time.Duration(ttfbUS) * time.Microsecond
+	r.Status = int(status)
+	r.Streamed = streamed != 0
+	r.Cancelled = cancelled != 0
+	return r, nil
+}
