@@ -1,0 +1,179 @@
+// Package config loads the gateway's YAML configuration, expands environment variables in the
+// few fields that hold secrets or deployment-specific locations, fills in defaults and validates
+// everything before the gateway starts.
+//
+// A bad configuration must stop start-up with a message an operator can act on without reading
+// the source: every problem names the file, the field path (models[2].deployments[0].provider),
+// what is wrong and what would be right, and all problems are reported together so that fixing a
+// file does not take one restart per mistake.
+package config
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/arouter/arouter/money"
+)
+
+// Config is the whole gateway configuration. After Parse returns it without error every default
+// has been applied and every field is valid, so the rest of the gateway can use it without
+// re-checking.
+type Config struct {
+	Listen     string     `yaml:"listen"`    // host:port to serve on; default "127.0.0.1:8080"
+	LogLevel   string     `yaml:"log_level"` // debug|info|warn|error; default info
+	Store      Store      `yaml:"store"`
+	Server     Server     `yaml:"server"`
+	Keys       Keys       `yaml:"keys"`
+	Accounting Accounting `yaml:"accounting"`
+	Streaming  Streaming  `yaml:"streaming"`
+	Providers  []Provider `yaml:"providers"` // at least one
+	Models     []Model    `yaml:"models"`    // at least one
+}
+
+// Store locates the persistent database (API keys, usage records).
+type Store struct {
+	SQLite string `yaml:"sqlite"` // database file; default "./data/arouter.db"; ${VAR} expanded
+}
+
+// Server holds the limits of the client-facing HTTP server. Every limit bounds a resource a
+// client could otherwise hold indefinitely (memory, a connection, a goroutine).
+type Server struct {
+	MaxRequestBody  ByteSize      `yaml:"max_request_body"` // default 4MiB; 1KiB..1GiB
+	ReadTimeout     time.Duration `yaml:"read_timeout"`     // reading one request; default 30s
+	WriteTimeout    time.Duration `yaml:"write_timeout"`    // one write to a client (per chunk on streams); default 30s
+	IdleTimeout     time.Duration `yaml:"idle_timeout"`     // keep-alive; default 120s
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"` // graceful drain on SIGTERM; default 30s
+	MaxConns        int           `yaml:"max_conns"`        // concurrent client connections; default 20000
+}
+
+// Keys tunes the in-memory API key cache that keeps the store off the request path.
+type Keys struct {
+	CacheSize    int           `yaml:"cache_size"`    // keys held in memory; default 100000
+	RefreshAfter time.Duration `yaml:"refresh_after"` // cached key re-read from the store in the background after this; default 1s
+	NegativeTTL  time.Duration `yaml:"negative_ttl"`  // unknown tokens remembered for this long; default 5s
+}
+
+// Accounting tunes the asynchronous usage recorder, which batches writes so that billing never
+// adds store latency to a request.
+type Accounting struct {
+	QueueSize     int           `yaml:"queue_size"`     // records buffered before back-pressure; default 65536
+	BatchSize     int           `yaml:"batch_size"`     // records per store transaction; default 500
+	FlushInterval time.Duration `yaml:"flush_interval"` // longest a record waits for a batch; default 200ms
+}
+
+// Streaming tunes server-sent-event responses.
+type Streaming struct {
+	// KeepAliveInterval is how long upstream may be silent before a ": keep-alive" comment is
+	// sent, so that proxies and clients do not time the stream out; default 15s.
+	KeepAliveInterval time.Duration `yaml:"keepalive_interval"`
+}
+
+// Provider kinds.
+const (
+	KindOpenAI = "openai" // any OpenAI-compatible HTTP server
+	KindMock   = "mock"   // the built-in mock, served in-process
+)
+
+// Provider is an upstream that serves models.
+type Provider struct {
+	ID             string        `yaml:"id"`              // required, unique, [a-z0-9][a-z0-9_-]*
+	Kind           string        `yaml:"kind"`            // KindOpenAI or KindMock; required
+	BaseURL        string        `yaml:"base_url"`        // openai only, required: absolute http(s) URL without trailing slash; ${VAR} expanded
+	APIKey         string        `yaml:"api_key"`         // optional bearer token, usually "${OPENAI_API_KEY}"; ${VAR} expanded
+	MaxConns       int           `yaml:"max_conns"`       // connections to this provider; default 1024
+	ConnectTimeout time.Duration `yaml:"connect_timeout"` // default 5s
+	IdleTimeout    time.Duration `yaml:"idle_timeout"`    // no bytes for this long cuts the request (covers time to first byte); default 120s
+	RequestTimeout time.Duration `yaml:"request_timeout"` // total for non-streaming requests; default 10m
+	Mock           *Mock         `yaml:"mock"`            // kind mock only; always non-nil for mock providers after Parse
+}
+
+// Mock is the behaviour of the built-in mock provider, which lets the gateway be run, demoed and
+// benchmarked without any upstream.
+type Mock struct {
+	Latency    time.Duration `yaml:"latency"`     // delay before the response starts; default 0
+	EventDelay time.Duration `yaml:"event_delay"` // delay between streamed events; default 20ms
+	Tokens     int           `yaml:"tokens"`      // completion tokens per response; default 16
+}
+
+// Model is a model clients can request, with its price and the providers that serve it.
+type Model struct {
+	ID            string       `yaml:"id"`             // required, unique, "author/slug", e.g. openai/gpt-4o-mini
+	Name          string       `yaml:"name"`           // display name; default ID
+	ContextLength int          `yaml:"context_length"` // optional, >= 0
+	Pricing       Pricing      `yaml:"pricing"`
+	Deployments   []Deployment `yaml:"deployments"` // at least one
+}
+
+// Pricing is in nano-USD per million tokens. In YAML prices are USD per million tokens written as
+// decimals ("0.15" or 0.15); they are parsed exactly, never through a float.
+type Pricing struct {
+	Prompt     money.PricePerMillion `yaml:"prompt"`      // required (0 is allowed for free models)
+	Completion money.PricePerMillion `yaml:"completion"`  // required
+	CacheRead  money.PricePerMillion `yaml:"cache_read"`  // default Prompt
+	CacheWrite money.PricePerMillion `yaml:"cache_write"` // default Prompt
+}
+
+// Deployment maps a model onto one provider.
+type Deployment struct {
+	Provider string `yaml:"provider"` // ID of a provider in Config.Providers
+	Model    string `yaml:"model"`    // the provider's name for the model; required
+}
+
+// Load reads the file at path and parses it; path is used in error messages.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return Parse(data, path)
+}
+
+// Parse decodes, expands, defaults and validates a configuration. source names the data in error
+// messages (usually the file path). Environment variables are read from the process
+// environment.
+func Parse(data []byte, source string) (*Config, error) {
+	return parse(data, source, os.LookupEnv)
+}
+
+// parse is Parse with the environment injected, so tests need not mutate the process
+// environment (which would forbid running them in parallel).
+func parse(data []byte, source string, lookupEnv func(string) (string, bool)) (*Config, error) {
+	cfg, pres, err := decode(data, source)
+	if err != nil {
+		// Validating a partially decoded file would bury the real mistake under follow-on
+		// errors (a mistyped key also looks like a missing one), so decoding problems are
+		// reported on their own.
+		return nil, err
+	}
+	p := &problems{source: source}
+	expandAll(cfg, lookupEnv, p)
+	applyDefaults(cfg, pres)
+	validate(cfg, pres, p)
+	if err := p.err(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// Provider returns the provider with the given ID, or nil. It scans the list: it is meant for
+// start-up wiring, not for the request path.
+func (c *Config) Provider(id string) *Provider {
+	for i := range c.Providers {
+		if c.Providers[i].ID == id {
+			return &c.Providers[i]
+		}
+	}
+	return nil
+}
+
+// Model returns the model with the given ID, or nil. Like Provider it scans the list and is
+// meant for start-up wiring.
+func (c *Config) Model(id string) *Model {
+	for i := range c.Models {
+		if c.Models[i].ID == id {
+			return &c.Models[i]
+		}
+	}
+	return nil
+}

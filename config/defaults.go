@@ -1,0 +1,120 @@
+package config
+
+import (
+	"strings"
+	"time"
+)
+
+// Defaults. Zero (or absent) means "use the default" for every duration and count, so a minimal
+// file lists only providers and models.
+const (
+	defaultListen         = "127.0.0.1:8080"
+	defaultLogLevel       = "info"
+	defaultSQLite         = "./data/arouter.db"
+	defaultMaxRequestBody = 4 * MiB
+	defaultReadTimeout    = 30 * time.Second
+	defaultWriteTimeout   = 30 * time.Second
+	defaultIdleTimeout    = 120 * time.Second
+	defaultShutdown       = 30 * time.Second
+	defaultMaxConns       = 20000
+
+	defaultKeyCacheSize = 100000
+	defaultRefreshAfter = time.Second
+	defaultNegativeTTL  = 5 * time.Second
+
+	defaultQueueSize     = 65536
+	defaultBatchSize     = 500
+	defaultFlushInterval = 200 * time.Millisecond
+
+	defaultKeepAlive = 15 * time.Second
+
+	defaultProviderMaxConns = 1024
+	defaultConnectTimeout   = 5 * time.Second
+	defaultProviderIdle     = 120 * time.Second
+	defaultRequestTimeout   = 10 * time.Minute
+
+	defaultMockEventDelay = 20 * time.Millisecond
+	defaultMockTokens     = 16
+)
+
+// applyDefaults fills zero values and normalises spellings. Negative values are left alone for
+// validate to report.
+func applyDefaults(c *Config, pres []pricePresence) {
+	str(&c.Listen, defaultListen)
+	c.LogLevel = strings.ToLower(strings.TrimSpace(c.LogLevel))
+	str(&c.LogLevel, defaultLogLevel)
+	str(&c.Store.SQLite, defaultSQLite)
+
+	s := &c.Server
+	if s.MaxRequestBody == 0 {
+		s.MaxRequestBody = defaultMaxRequestBody
+	}
+	dur(&s.ReadTimeout, defaultReadTimeout)
+	dur(&s.WriteTimeout, defaultWriteTimeout)
+	dur(&s.IdleTimeout, defaultIdleTimeout)
+	dur(&s.ShutdownTimeout, defaultShutdown)
+	num(&s.MaxConns, defaultMaxConns)
+
+	num(&c.Keys.CacheSize, defaultKeyCacheSize)
+	dur(&c.Keys.RefreshAfter, defaultRefreshAfter)
+	dur(&c.Keys.NegativeTTL, defaultNegativeTTL)
+
+	num(&c.Accounting.QueueSize, defaultQueueSize)
+	num(&c.Accounting.BatchSize, defaultBatchSize)
+	dur(&c.Accounting.FlushInterval, defaultFlushInterval)
+
+	dur(&c.Streaming.KeepAliveInterval, defaultKeepAlive)
+
+	for i := range c.Providers {
+		p := &c.Providers[i]
+		// A base URL is joined with paths like "/chat/completions"; a trailing slash would
+		// double it.
+		p.BaseURL = strings.TrimRight(p.BaseURL, "/")
+		num(&p.MaxConns, defaultProviderMaxConns)
+		dur(&p.ConnectTimeout, defaultConnectTimeout)
+		dur(&p.IdleTimeout, defaultProviderIdle)
+		dur(&p.RequestTimeout, defaultRequestTimeout)
+		if p.Kind == KindMock && p.Mock == nil {
+			p.Mock = &Mock{}
+		}
+		if p.Mock != nil {
+			dur(&p.Mock.EventDelay, defaultMockEventDelay)
+			num(&p.Mock.Tokens, defaultMockTokens)
+		}
+	}
+
+	for i := range c.Models {
+		m := &c.Models[i]
+		str(&m.Name, m.ID)
+		var pp pricePresence
+		if i < len(pres) {
+			pp = pres[i]
+		}
+		// Providers that price cache hits separately say so; otherwise a cached token costs
+		// what an uncached one does, which never under-bills.
+		if !pp.cacheRead {
+			m.Pricing.CacheRead = m.Pricing.Prompt
+		}
+		if !pp.cacheWrite {
+			m.Pricing.CacheWrite = m.Pricing.Prompt
+		}
+	}
+}
+
+func str(s *string, def string) {
+	if *s == "" {
+		*s = def
+	}
+}
+
+func dur(d *time.Duration, def time.Duration) {
+	if *d == 0 {
+		*d = def
+	}
+}
+
+func num(n *int, def int) {
+	if *n == 0 {
+		*n = def
+	}
+}
