@@ -1,0 +1,142 @@
+package proxy
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/arouter/arouter/apikey"
+	"github.com/arouter/arouter/cachekeys"
+	"github.com/arouter/arouter/catalog"
+)
+
+// oneKey is a cachekeys.Loader holding a single key: the store, reduced to what auth needs.
+type oneKey struct{ k *apikey.Key }
+
+func (o oneKey) LoadKey(_ context.Context, h apikey.Hash) (*apikey.Key, error) {
+	if h != o.k.Hash {
+		return nil, fmt.Errorf("%w", apikey.ErrNotFound)
+	}
+	return o.k, nil
+}
+
+// hotPath is the part of a Server the request path reads before it forwards: a warm key cache
+// and a catalog.
+type hotPath struct {
+	s     *Server
+	ctx   *fasthttp.RequestCtx
+	body  []byte
+	resp  []byte
+	token string
+}
+
+func newHotPath(tb testing.TB) *hotPath {
+	tb.Helper()
+	token := apikey.Prefix + "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	keys, err := cachekeys.New(oneKey{&apikey.Key{ID: 1, Hash: apikey.HashToken([]byte(token))}}, cachekeys.Options{RefreshAfter: time.Hour})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(keys.Close)
+	cat, err := catalog.New([]catalog.ModelSpec{{ID: "openai/gpt-4o-mini", Prices: catalog.Prices{Prompt: 150_000_000, Completion: 600_000_000},
+		Deployments: []catalog.DeploymentSpec{{Provider: "p", UpstreamModel: "gpt-4o-mini"}}}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	h := &hotPath{
+		s:     &Server{keys: keys, cat: cat},
+		ctx:   &fasthttp.RequestCtx{},
+		token: token,
+		body:  []byte(`{"model":"openai/gpt-4o-mini","messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"Summarise the plot of Hamlet in one sentence."}],"temperature":0.2,"max_tokens":200}`),
+		resp:  []byte(`{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"A prince avenges his father and everyone dies.","refusal":null},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":31,"completion_tokens":11,"total_tokens":42,"prompt_tokens_details":{"cached_tokens":0,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":0,"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}},"service_tier":"default","system_fingerprint":"fp_1"}`),
+	}
+	h.ctx.Request.Header.Set("Authorization", "Bearer "+token)
+	// Warm the cache: the first lookup loads, later ones hit.
+	if _, e := h.s.authenticate(h.ctx, time.Now()); e != nil {
+		tb.Fatal(e)
+	}
+	keys.Wait()
+	return h
+}
+
+// auth, parse and route as chat does, then extract usage and write the cost as forward does.
+func (h *hotPath) run(tb testing.TB, out []byte) []byte {
+	if _, e := h.s.authenticate(h.ctx, time.Now()); e != nil {
+		tb.Fatal(e)
+	}
+	var req chatRequest
+	if e := req.parse(h.body); e != nil {
+		tb.Fatal(e)
+	}
+	m := h.s.cat.Lookup(req.model)
+	if m == nil {
+		tb.Fatal("model not found")
+	}
+	x := exchange{model: m}
+	out = append(out[:0], h.resp...)
+	out, ok := addCostToResponse(out, &x)
+	if !ok || x.rec.Cost == 0 {
+		tb.Fatal("usage not read")
+	}
+	return out
+}
+
+func BenchmarkAuthCacheHit(b *testing.B) {
+	h := newHotPath(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, e := h.s.authenticate(h.ctx, time.Now()); e != nil {
+			b.Fatal(e)
+		}
+	}
+}
+
+func BenchmarkParseRequest(b *testing.B) {
+	h := newHotPath(b)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(h.body)))
+	for b.Loop() {
+		var req chatRequest
+		if e := req.parse(h.body); e != nil {
+			b.Fatal(e)
+		}
+	}
+}
+
+func BenchmarkRewriteBody(b *testing.B) {
+	h := newHotPath(b)
+	var req chatRequest
+	if e := req.parse(h.body); e != nil {
+		b.Fatal(e)
+	}
+	q := quoteJSON("gpt-4o-mini")
+	buf := make([]byte, 0, 1024)
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = req.appendUpstreamBody(buf[:0], h.body, q)
+	}
+}
+
+func BenchmarkUsageAndCost(b *testing.B) {
+	h := newHotPath(b)
+	m := h.s.cat.Lookup([]byte("openai/gpt-4o-mini"))
+	buf := make([]byte, 0, 2048)
+	b.ReportAllocs()
+	for b.Loop() {
+		x := exchange{model: m}
+		buf = append(buf[:0], h.resp...)
+		buf, _ = addCostToResponse(buf, &x)
+	}
+}
+
+func BenchmarkHotPathSteps(b *testing.B) {
+	h := newHotPath(b)
+	buf := make([]byte, 0, 2048)
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = h.run(b, buf)
+	}
+}

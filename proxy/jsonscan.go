@@ -1,0 +1,138 @@
+package proxy
+
+// This file walks the top level of a JSON object and reports each member's key and the byte
+// range of its value, without decoding anything. The gateway needs exactly that: where "model"
+// is (to read and rewrite it in place), whether "stream" is true, and where "usage" is in a
+// response. A full unmarshal would allocate and re-marshal bodies it has no business changing.
+//
+// The walker never reads out of bounds and never panics on arbitrary input (fuzzed), but only
+// well-formed JSON is guaranteed to be read as a JSON parser would: request bodies are validated
+// first (see sonic.go).
+
+// objectIter iterates over the members of one JSON object.
+type objectIter struct {
+	b       []byte
+	i       int
+	started bool // a member has been read, so the next one needs a comma
+	done    bool
+	err     bool
+}
+
+// newObjectIter starts at the first non-space byte of b, which must open an object.
+func newObjectIter(b []byte) (objectIter, bool) {
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return objectIter{err: true}, false
+	}
+	return objectIter{b: b, i: i + 1}, true
+}
+
+// next returns the next member's raw key (without quotes; escapes are not decoded and
+// hasEscape says whether there were any) and its value's range [vs, ve). ok is false at the end
+// of the object or on malformed input; failed() tells which.
+func (it *objectIter) next() (key []byte, hasEscape bool, vs, ve int, ok bool) {
+	if it.err || it.done {
+		return nil, false, 0, 0, false
+	}
+	b, i := it.b, skipSpace(it.b, it.i)
+	if i < len(b) && b[i] == '}' {
+		it.done = true
+		return nil, false, 0, 0, false
+	}
+	if it.started {
+		if i >= len(b) || b[i] != ',' {
+			return it.fail()
+		}
+		i = skipSpace(b, i+1)
+	}
+	if i >= len(b) || b[i] != '"' {
+		return it.fail()
+	}
+	ke, esc := skipString(b, i)
+	if ke < 0 {
+		return it.fail()
+	}
+	key = b[i+1 : ke-1]
+	i = skipSpace(b, ke)
+	if i >= len(b) || b[i] != ':' {
+		return it.fail()
+	}
+	vs = skipSpace(b, i+1)
+	ve = skipValue(b, vs)
+	if ve < 0 {
+		return it.fail()
+	}
+	it.i, it.started = ve, true
+	return key, esc, vs, ve, true
+}
+
+func (it *objectIter) fail() ([]byte, bool, int, int, bool) {
+	it.err = true
+	return nil, false, 0, 0, false
+}
+
+// failed reports whether iteration stopped on malformed input rather than at the closing brace.
+func (it *objectIter) failed() bool { return it.err || !it.done }
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\n' || b[i] == '\t' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipString returns the index after the string starting at b[i] == '"', or -1 if unterminated.
+func skipString(b []byte, i int) (end int, hasEscape bool) {
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			hasEscape = true
+			j++
+		case '"':
+			return j + 1, hasEscape
+		}
+	}
+	return -1, hasEscape
+}
+
+// skipValue returns the index after the value starting at b[i], or -1 if it is malformed or
+// unterminated. Containers are skipped by bracket depth, strings by their quotes.
+func skipValue(b []byte, i int) int {
+	if i >= len(b) {
+		return -1
+	}
+	switch b[i] {
+	case '"':
+		end, _ := skipString(b, i)
+		return end
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(b); j++ {
+			switch b[j] {
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return j + 1
+				}
+			case '"':
+				end, _ := skipString(b, j)
+				if end < 0 {
+					return -1
+				}
+				j = end - 1
+			}
+		}
+		return -1
+	case ',', ':', '}', ']':
+		return -1
+	default: // number, true, false, null
+		j := i
+		for j < len(b) && b[j] != ',' && b[j] != '}' && b[j] != ']' && b[j] != ' ' &&
+			b[j] != '\n' && b[j] != '\t' && b[j] != '\r' {
+			j++
+		}
+		return j
+	}
+}

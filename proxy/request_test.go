@@ -1,0 +1,180 @@
+package proxy
+
+import (
+	"encoding/json"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/arouter/arouter/catalog"
+	"github.com/arouter/arouter/money"
+)
+
+func TestParseChatRequest(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name, body string
+		model      string
+		stream     bool
+		err        *apiError
+	}{
+		{"plain", `{"model":"openai/gpt-4o-mini","messages":[]}`, "openai/gpt-4o-mini", false, nil},
+		{"stream", ` {"messages":[{"role":"user","content":"hi"}], "stream" : true, "model":"a/b"}`, "a/b", true, nil},
+		{"stream false", `{"model":"a/b","stream":false}`, "a/b", false, nil},
+		{"stream null", `{"model":"a/b","stream":null}`, "a/b", false, nil},
+		{"escaped slash in model", `{"model":"openai\/gpt-4o"}`, "openai/gpt-4o", false, nil},
+		{"nested model key is not the model", `{"x":{"model":"evil"},"model":"a/b"}`, "a/b", false, nil},
+		{"model inside a string", `{"messages":[{"content":"\"model\":\"evil\""}],"model":"a/b"}`, "a/b", false, nil},
+		{"empty", ``, "", false, errEmptyBody},
+		{"whitespace", " \n", "", false, errEmptyBody},
+		{"malformed", `{"model":"a/b"`, "", false, errMalformedJSON},
+		{"trailing garbage", `{"model":"a/b"} x`, "", false, errMalformedJSON},
+		{"array", `[{"model":"a/b"}]`, "", false, errNotObject},
+		{"missing model", `{"messages":[]}`, "", false, errMissingModel},
+		{"empty model", `{"model":""}`, "", false, errMissingModel},
+		{"numeric model", `{"model":42}`, "", false, errModelNotString},
+		{"duplicate model", `{"model":"cheap/x","model":"dear/y"}`, "", false, errDuplicateModel},
+		{"escaped key smuggles a second model", `{"model":"cheap/x","mod\u0065l":"dear/y"}`, "", false, errEscapedKey},
+		{"stream string", `{"model":"a/b","stream":"yes"}`, "", false, errStreamNotBool},
+		{"duplicate stream", `{"model":"a/b","stream":false,"stream":true}`, "", false, errDuplicateStream},
+	}
+	for _, c := range cases {
+		var r chatRequest
+		err := r.parse([]byte(c.body))
+		if err != c.err {
+			t.Errorf("%s: err = %v, want %v", c.name, err, c.err)
+			continue
+		}
+		if err == nil && (string(r.model) != c.model || r.stream != c.stream) {
+			t.Errorf("%s: model %q stream %v, want %q %v", c.name, r.model, r.stream, c.model, c.stream)
+		}
+	}
+}
+
+func decode(t *testing.T, b []byte) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, b)
+	}
+	return m
+}
+
+func TestUpstreamBodyRewritesOnlyWhatItMust(t *testing.T) {
+	t.Parallel()
+	cases := []struct{ name, in, want string }{
+		{"non-stream", `{"model":"openai/gpt-4o-mini","messages":[{"role":"user","content":"hi"}],"temperature":0.2}`,
+			`{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}],"temperature":0.2}`},
+		{"stream without options", `{"model":"openai/gpt-4o-mini","stream":true}`,
+			`{"stream_options":{"include_usage":true},"model":"gpt-4o-mini","stream":true}`},
+		{"stream, options after model", `{"model":"openai/gpt-4o-mini","stream":true,"stream_options":{"include_usage":false}}`,
+			`{"model":"gpt-4o-mini","stream":true,"stream_options":{"include_usage":true}}`},
+		{"stream, options before model", `{"stream_options":null,"stream":true,"model":"openai/gpt-4o-mini"}`,
+			`{"stream_options":{"include_usage":true},"stream":true,"model":"gpt-4o-mini"}`},
+	}
+	for _, c := range cases {
+		var r chatRequest
+		if err := r.parse([]byte(c.in)); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		got := r.appendUpstreamBody(nil, []byte(c.in), quoteJSON("gpt-4o-mini"))
+		if string(got) != c.want {
+			t.Errorf("%s:\n got %s\nwant %s", c.name, got, c.want)
+		}
+	}
+}
+
+func testExchange() *exchange {
+	m := &catalog.Model{ID: "a/b", Prices: catalog.Prices{Prompt: 1_000_000_000, Completion: 2_000_000_000, CacheRead: 500_000_000}}
+	return &exchange{model: m}
+}
+
+func TestAddCostToResponse(t *testing.T) {
+	t.Parallel()
+	// 10 prompt tokens (4 cached) and 5 completion tokens at $1/$2/$0.5 per million:
+	// 6*1000 + 4*500 + 5*2000 = 18000 nano-USD.
+	in := `{"id":"x","choices":[{"message":{"content":"\"usage\":{}"}}],"usage":{"prompt_tokens":10,"completion_tokens":5,"total_tokens":15,"prompt_tokens_details":{"cached_tokens":4},"completion_tokens_details":{"reasoning_tokens":2}},"z":1}`
+	x := testExchange()
+	out, ok := addCostToResponse([]byte(in), x)
+	if !ok {
+		t.Fatal("rejected a valid body")
+	}
+	m := decode(t, out)
+	u := m["usage"].(map[string]any)
+	if u["cost"] != 0.000018 {
+		t.Fatalf("cost = %v in %s", u["cost"], out)
+	}
+	want := catalog.Usage{Prompt: 10, Completion: 5, Cached: 4, Reasoning: 2}
+	if !reflect.DeepEqual(x.usage, want) || x.rec.Cost != 18000 {
+		t.Fatalf("usage %+v cost %d", x.usage, x.rec.Cost)
+	}
+	// Everything else is byte-identical.
+	if !strings.HasPrefix(string(out), in[:strings.Index(in, `"usage":{`)]) || !strings.HasSuffix(string(out), `},"z":1}`) {
+		t.Fatalf("body changed outside usage: %s", out)
+	}
+
+	// A provider's own cost (an upstream gateway) is replaced, not duplicated.
+	out, _ = addCostToResponse([]byte(`{"usage":{"prompt_tokens":1000000,"cost":99.5,"completion_tokens":0}}`), testExchange())
+	if string(out) != `{"usage":{"prompt_tokens":1000000,"cost":1,"completion_tokens":0}}` {
+		t.Fatalf("cost replacement: %s", out)
+	}
+	out, _ = addCostToResponse([]byte(`{"usage":{}}`), testExchange())
+	if string(out) != `{"usage":{"cost":0}}` {
+		t.Fatalf("empty usage: %s", out)
+	}
+	out, ok = addCostToResponse([]byte(`{"usage":null,"id":"x"}`), testExchange())
+	if !ok || string(out) != `{"usage":null,"id":"x"}` {
+		t.Fatalf("null usage: %s %v", out, ok)
+	}
+	if _, ok := addCostToResponse([]byte(`{"id":"x","choices":[`), testExchange()); ok {
+		t.Fatal("truncated body accepted")
+	}
+}
+
+func TestEventFraming(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]int{"data: x\n\n": 9, "data: x\r\n\r\nmore": 11, "data: x\n": -1, "": -1, ": ping\n\ndata": 8} {
+		if got := eventEnd([]byte(in)); got != want {
+			t.Errorf("eventEnd(%q) = %d, want %d", in, got, want)
+		}
+	}
+	p, off := eventData([]byte("data: {\"a\":1}\n\n"))
+	if string(p) != `{"a":1}` || off != 6 {
+		t.Fatalf("eventData = %q at %d", p, off)
+	}
+	if p, _ := eventData([]byte(": keep-alive\n\n")); p != nil {
+		t.Fatalf("comment has data %q", p)
+	}
+}
+
+func TestRelayAddsCostToTheUsageEventOnly(t *testing.T) {
+	t.Parallel()
+	r := &sseRelay{x: *testExchange()}
+	stream := "data: {\"choices\":[{\"delta\":{\"content\":\"usage\"}}],\"usage\":null}\n\n" +
+		"data: {\"choices\":[],\"usage\":{\"prompt_tokens\":1000000,\"completion_tokens\":0}}\n\n" +
+		"data: [DONE]\n\n"
+	// Deliver in awkward pieces to exercise framing across reads.
+	for i := 0; i < len(stream); i += 7 {
+		r.consume([]byte(stream[i:min(i+7, len(stream))]))
+	}
+	want := "data: {\"choices\":[{\"delta\":{\"content\":\"usage\"}}],\"usage\":null}\n\n" +
+		"data: {\"choices\":[],\"usage\":{\"prompt_tokens\":1000000,\"completion_tokens\":0,\"cost\":1}}\n\n" +
+		"data: [DONE]\n\n"
+	if string(r.out) != want {
+		t.Fatalf("relayed:\n%s\nwant:\n%s", r.out, want)
+	}
+	if !r.sawDone || r.x.rec.Cost != 1_000_000_000 || len(r.in) != 0 {
+		t.Fatalf("done %v cost %d leftover %q", r.sawDone, r.x.rec.Cost, r.in)
+	}
+}
+
+func TestPerTokenPrices(t *testing.T) {
+	t.Parallel()
+	for p, want := range map[int64]string{0: "0", 150_000_000: "0.00000015", 2_500_000_000: "0.0000025", 37_500: "0.0000000000375", 15_000_000_000_000: "0.015", 1_000_000_000_000_000: "1"} {
+		if got := perToken(catalogPrice(p)); got != want {
+			t.Errorf("perToken(%d) = %s, want %s", p, got, want)
+		}
+	}
+}
+
+func catalogPrice(p int64) money.PricePerMillion { return money.PricePerMillion(p) }

@@ -1,0 +1,247 @@
+// Package proxy is the gateway's HTTP front: the fasthttp server, the OpenAI-compatible
+// endpoints, forwarding to providers, SSE relay, usage extraction and the error shape.
+//
+// Everything it depends on is declared here as a small interface (KeyLookup, RecordSink,
+// ReadyChecker), so storage and caching stay replaceable and tests can use real parts.
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/valyala/fasthttp"
+	"go.uber.org/zap"
+
+	"github.com/arouter/arouter/accounting"
+	"github.com/arouter/arouter/apikey"
+	"github.com/arouter/arouter/balancer"
+	"github.com/arouter/arouter/catalog"
+)
+
+// KeyLookup resolves a token hash to a key record; errors wrap apikey.ErrNotFound for unknown
+// tokens. cachekeys.Cache implements it.
+type KeyLookup interface {
+	Lookup(ctx context.Context, h apikey.Hash, now time.Time) (*apikey.Key, error)
+}
+
+// RecordSink accepts usage records without blocking. accounting.Writer implements it.
+type RecordSink interface {
+	Enqueue(r *accounting.Record) bool
+}
+
+// ReadyChecker says whether the store can be reached, for /readyz.
+type ReadyChecker interface {
+	Ping(ctx context.Context) error
+}
+
+// Options wire a Server. Every field but the timeouts is required.
+type Options struct {
+	Catalog   *catalog.Catalog
+	Balancer  *balancer.Balancer
+	Keys      KeyLookup
+	Records   RecordSink
+	Ready     ReadyChecker
+	Providers []ProviderOptions
+	Logger    *zap.Logger
+	// Metrics receives per-provider metrics; process-wide ones go to the default set.
+	Metrics *metrics.Set
+
+	MaxRequestBody    int           // bytes, default 4 MiB
+	ReadTimeout       time.Duration // reading one request, default 30s
+	WriteTimeout      time.Duration // one write to a client, default 30s
+	IdleTimeout       time.Duration // keep-alive between requests, default 120s
+	MaxConns          int           // concurrent client connections, default 20000
+	KeepAliveInterval time.Duration // SSE comment during upstream silence, default 15s
+}
+
+// Server serves the OpenAI-compatible API.
+type Server struct {
+	opts       Options
+	log        *zap.Logger
+	cat        *catalog.Catalog
+	bal        *balancer.Balancer
+	keys       KeyLookup
+	records    RecordSink
+	ready      ReadyChecker
+	routes     []route // indexed by deployment index
+	modelsJSON []byte
+	srv        *fasthttp.Server
+}
+
+// route is what forwarding to one deployment needs, resolved at start-up.
+type route struct {
+	up          *upstream
+	quotedModel []byte // the provider's model name as a JSON string
+}
+
+// New builds a server; it does not listen yet.
+func New(o Options) (*Server, error) {
+	if o.Catalog == nil || o.Balancer == nil || o.Keys == nil || o.Records == nil || o.Ready == nil {
+		return nil, errors.New("proxy: Catalog, Balancer, Keys, Records and Ready are required")
+	}
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	if o.Metrics == nil {
+		o.Metrics = metrics.NewSet()
+	}
+	setDefault(&o.MaxRequestBody, 4<<20)
+	setDefault(&o.ReadTimeout, 30*time.Second)
+	setDefault(&o.WriteTimeout, 30*time.Second)
+	setDefault(&o.IdleTimeout, 120*time.Second)
+	setDefault(&o.MaxConns, 20000)
+	setDefault(&o.KeepAliveInterval, 15*time.Second)
+
+	s := &Server{opts: o, log: o.Logger, cat: o.Catalog, bal: o.Balancer, keys: o.Keys, records: o.Records, ready: o.Ready}
+	ups := map[string]*upstream{}
+	for _, p := range o.Providers {
+		up, err := newUpstream(p, o.Metrics)
+		if err != nil {
+			return nil, err
+		}
+		ups[p.ID] = up
+	}
+	for _, d := range o.Catalog.Deployments() {
+		up, ok := ups[d.Provider]
+		if !ok {
+			return nil, fmt.Errorf("proxy: model %s uses provider %q, which is not configured", d.Model.ID, d.Provider)
+		}
+		s.routes = append(s.routes, route{up: up, quotedModel: quoteJSON(d.UpstreamModel)})
+	}
+	s.modelsJSON = renderModels(o.Catalog)
+	s.srv = &fasthttp.Server{
+		Handler:                       s.handle,
+		ErrorHandler:                  s.handleTransportError,
+		Name:                          "arouter",
+		Concurrency:                   o.MaxConns,
+		MaxRequestBodySize:            o.MaxRequestBody,
+		ReadTimeout:                   o.ReadTimeout,
+		WriteTimeout:                  o.WriteTimeout,
+		IdleTimeout:                   o.IdleTimeout,
+		ReadBufferSize:                8 << 10, // also the limit on request header size
+		WriteBufferSize:               4 << 10,
+		NoDefaultServerHeader:         true,
+		NoDefaultContentType:          true,
+		DisableHeaderNamesNormalizing: false,
+		CloseOnShutdown:               true,
+		Logger:                        fasthttpLogger{o.Logger},
+	}
+	return s, nil
+}
+
+// fasthttpLogger routes fasthttp's own messages (mostly clients that broke a connection) to zap
+// at debug level, instead of the standard logger on stderr.
+type fasthttpLogger struct{ log *zap.Logger }
+
+func (l fasthttpLogger) Printf(format string, args ...any) {
+	if ce := l.log.Check(zap.DebugLevel, "http server"); ce != nil {
+		ce.Write(zap.String("detail", fmt.Sprintf(format, args...)))
+	}
+}
+
+func setDefault[T int | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
+}
+
+// Serve accepts connections on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error { return s.srv.Serve(ln) }
+
+// Shutdown stops accepting connections and waits for in-flight requests and streams to end,
+// or for ctx to end.
+func (s *Server) Shutdown(ctx context.Context) error { return s.srv.ShutdownWithContext(ctx) }
+
+// Handler exposes the request handler, for in-process benchmarks.
+func (s *Server) Handler() fasthttp.RequestHandler { return s.handle }
+
+var (
+	pathChat    = "/v1/chat/completions"
+	pathModels  = "/v1/models"
+	pathHealthz = "/healthz"
+	pathReadyz  = "/readyz"
+	pathMetrics = "/metrics"
+
+	errPostOnly = methodNotAllowed("POST")
+	errGetOnly  = methodNotAllowed("GET")
+)
+
+func (s *Server) handle(ctx *fasthttp.RequestCtx) {
+	path := ctx.Path()
+	switch string(path) {
+	case pathChat:
+		if !ctx.IsPost() {
+			errPostOnly.write(ctx)
+			return
+		}
+		s.chat(ctx)
+	case pathModels:
+		if !ctx.IsGet() {
+			errGetOnly.write(ctx)
+			return
+		}
+		ctx.Response.Header.SetContentTypeBytes(contentTypeJSON)
+		ctx.Response.SetBodyRaw(s.modelsJSON)
+	case pathHealthz:
+		if !ctx.IsGet() {
+			errGetOnly.write(ctx)
+			return
+		}
+		ctx.Response.Header.SetContentTypeBytes(contentTypeJSON)
+		ctx.Response.SetBodyString(`{"status":"ok"}`)
+	case pathReadyz:
+		if !ctx.IsGet() {
+			errGetOnly.write(ctx)
+			return
+		}
+		s.readyz(ctx)
+	case pathMetrics:
+		if !ctx.IsGet() {
+			errGetOnly.write(ctx)
+			return
+		}
+		ctx.Response.Header.SetContentType("text/plain; version=0.0.4")
+		metrics.WritePrometheus(ctx, true)
+	default:
+		errNotFound.write(ctx)
+	}
+}
+
+func (s *Server) readyz(ctx *fasthttp.RequestCtx) {
+	c, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	ctx.Response.Header.SetContentTypeBytes(contentTypeJSON)
+	if err := s.ready.Ping(c); err != nil {
+		s.log.Warn("readiness check failed", zap.Error(err))
+		ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
+		ctx.Response.SetBodyString(`{"status":"unavailable","reason":"store unreachable"}`)
+		return
+	}
+	ctx.Response.SetBodyString(`{"status":"ready"}`)
+}
+
+// handleTransportError answers requests fasthttp could not read, in the gateway's error shape
+// instead of fasthttp's plain text.
+func (s *Server) handleTransportError(ctx *fasthttp.RequestCtx, err error) {
+	var e *apiError
+	var small *fasthttp.ErrSmallBuffer
+	switch {
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		e = errBodyTooLarge
+	case errors.As(err, &small) || errors.Is(err, fasthttp.ErrSmallReadBuffer):
+		e = errHeadersTooLarge
+	default:
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			e = errRequestTimeout
+		} else {
+			e = errBadRequest
+		}
+	}
+	e.write(ctx)
+	ctx.SetConnectionClose()
+}

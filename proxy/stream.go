@@ -1,0 +1,361 @@
+package proxy
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/valyala/bytebufferpool"
+	"github.com/valyala/fasthttp"
+
+	"github.com/arouter/arouter/balancer"
+)
+
+// forwardStream sends a streaming request upstream and, once the provider's headers are in,
+// hands the client an sseRelay as the response body. fasthttp then pulls events through
+// sseRelay.Read and writes each as soon as it arrives.
+func (s *Server) forwardStream(ctx *fasthttp.RequestCtx, req *chatRequest, x *exchange) {
+	up := x.rt.up
+	ureq := fasthttp.AcquireRequest()
+	body := bytebufferpool.Get()
+	up.prepare(ureq, true)
+	body.B = req.appendUpstreamBody(body.B, ctx.PostBody(), x.rt.quotedModel)
+	ureq.SetBodyRaw(body.B)
+
+	uresp := fasthttp.AcquireResponse()
+	uresp.StreamBody = true
+	upStart := time.Now()
+	// No total deadline: the connection's idle timeout bounds silence (see idleConn).
+	err := up.client.Do(ureq, uresp)
+	up.metrics.requests.Inc()
+	up.metrics.duration.UpdateDuration(upStart)
+	fasthttp.ReleaseRequest(ureq)
+	bytebufferpool.Put(body)
+	if err != nil {
+		fasthttp.ReleaseResponse(uresp)
+		s.fail(ctx, x, upstreamTransportError(up.id, err))
+		return
+	}
+	if status := uresp.StatusCode(); status != fasthttp.StatusOK {
+		errBody, _ := io.ReadAll(io.LimitReader(uresp.BodyStream(), 64<<10))
+		retryAfter := append([]byte(nil), uresp.Header.Peek(fasthttp.HeaderRetryAfter)...)
+		_ = uresp.CloseBodyStream()
+		fasthttp.ReleaseResponse(uresp)
+		s.fail(ctx, x, upstreamStatusError(up.id, status, errBody, retryAfter))
+		return
+	}
+	// Headers arrived: that is the provider's success as far as its breaker is concerned.
+	x.done(nil)
+
+	r := relayPool.Get().(*sseRelay)
+	r.s, r.x = s, *x
+	r.uresp = uresp
+	r.body = uresp.BodyStream().(fasthttp.ReadCloserWithError)
+	r.conn = ctx.Conn()
+	r.keepAliveEvery = s.opts.KeepAliveInterval
+	r.writeTimeout = s.opts.WriteTimeout
+	streamsInFlight.Inc()
+
+	ctx.Response.Header.SetContentType("text/event-stream")
+	ctx.Response.Header.Set(fasthttp.HeaderCacheControl, "no-cache")
+	ctx.Response.Header.Set("X-Accel-Buffering", "no") // ask nginx in front of us not to buffer
+	ctx.Response.Header.SetBytesKV(headerGenerationID, r.x.rec.GenerationID.Bytes())
+	// Take the write deadline from the server: it would be a total one. Read sets a fresh
+	// per-write deadline before every chunk instead.
+	_ = ctx.SetWriteDeadline(time.Now().Add(r.writeTimeout))
+	ctx.SetBodyStream(r, -1)
+	r.keepAlive.Reset(r.keepAliveEvery)
+	go r.pump()
+}
+
+// sseRelay is the response body of one streamed request. fasthttp owns it from SetBodyStream
+// until it calls CloseWithError, which releases everything: the upstream response, the pump
+// goroutine, the relay itself (back to relayPool).
+//
+// A pump goroutine reads the provider's stream into chunks; Read, on fasthttp's goroutine, cuts
+// chunks into SSE events, bills the usage event, and hands events out one Read at a time, so
+// every event is flushed to the client the moment it is complete.
+type sseRelay struct {
+	s              *Server
+	x              exchange
+	uresp          *fasthttp.Response
+	body           fasthttp.ReadCloserWithError
+	conn           net.Conn
+	keepAliveEvery time.Duration
+	writeTimeout   time.Duration
+
+	chunks     chan upstreamChunk
+	pumpExited bool // the final chunk (with its error) was received
+	keepAlive  *time.Timer
+
+	in        []byte // received bytes not yet forming a whole event
+	out       []byte // bytes ready for the client
+	outPos    int
+	sentFirst bool
+	sawDone   bool
+	finished  bool // nothing more will be added to out
+	errorCode string
+}
+
+type upstreamChunk struct {
+	buf *[]byte
+	n   int
+	err error
+}
+
+const relayChunkSize = 4 << 10
+
+// maxEventSize bounds one SSE event from a provider. Real events are a few hundred bytes; tool
+// call arguments can make them tens of kilobytes.
+const maxEventSize = 1 << 20
+
+var errEventTooLarge = errors.New("provider sent an SSE event larger than 1 MiB or no event boundary")
+
+var (
+	relayPool = sync.Pool{New: func() any {
+		t := time.NewTimer(time.Hour)
+		t.Stop()
+		return &sseRelay{chunks: make(chan upstreamChunk, 2), keepAlive: t}
+	}}
+	chunkPool = sync.Pool{New: func() any { b := make([]byte, relayChunkSize); return &b }}
+)
+
+// pump reads the provider's stream until it ends or fails. Its last chunk always carries an
+// error (io.EOF at a clean end), and it sends nothing after that.
+func (r *sseRelay) pump() {
+	for {
+		bp := chunkPool.Get().(*[]byte)
+		n, err := r.body.Read(*bp)
+		if err == nil && n == 0 {
+			chunkPool.Put(bp)
+			continue
+		}
+		r.chunks <- upstreamChunk{buf: bp, n: n, err: err}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// Read gives fasthttp the next bytes for the client, blocking until an event is complete, a
+// keep-alive is due, or the stream ends.
+func (r *sseRelay) Read(p []byte) (int, error) {
+	for {
+		if r.outPos < len(r.out) {
+			n := copy(p, r.out[r.outPos:])
+			r.outPos += n
+			if !r.sentFirst {
+				r.sentFirst = true
+				r.x.rec.TTFB = time.Since(r.x.rec.Time)
+				streamTTFB.Update(r.x.rec.TTFB.Seconds())
+			}
+			// A per-write deadline: a client that stops reading is cut, a slow stream is not.
+			_ = r.conn.SetWriteDeadline(time.Now().Add(r.writeTimeout))
+			return n, nil
+		}
+		r.out, r.outPos = r.out[:0], 0
+		if r.finished {
+			return 0, io.EOF
+		}
+		select {
+		case c := <-r.chunks:
+			r.keepAlive.Reset(r.keepAliveEvery)
+			r.consume((*c.buf)[:c.n])
+			chunkPool.Put(c.buf)
+			if c.err == nil && len(r.in) > maxEventSize {
+				// A provider that never ends an event would grow r.in without bound.
+				_ = r.body.CloseWithError(errEventTooLarge)
+				c.err = errEventTooLarge
+				r.drainPump()
+			}
+			if c.err != nil {
+				r.pumpExited = true
+				r.upstreamEnded(c.err)
+			}
+		case <-r.keepAlive.C:
+			// Comments keep proxies and clients from timing out during long silences (a model
+			// thinking), and a write is the only way to notice a client that has gone.
+			r.out = append(r.out, ": keep-alive\n\n"...)
+			r.keepAlive.Reset(r.keepAliveEvery)
+		}
+	}
+}
+
+// consume appends received bytes and moves every complete event to out.
+func (r *sseRelay) consume(data []byte) {
+	r.in = append(r.in, data...)
+	start := 0
+	for {
+		end := eventEnd(r.in[start:])
+		if end < 0 {
+			break
+		}
+		r.relayEvent(r.in[start : start+end])
+		start += end
+	}
+	r.in = r.in[:copy(r.in, r.in[start:])]
+}
+
+// eventEnd returns the length of the first complete event in b, terminator included, or -1.
+// Events end with a blank line: "\n\n" or "\r\n\r\n".
+func eventEnd(b []byte) int {
+	for i := 0; i+1 < len(b); i++ {
+		if b[i] != '\n' {
+			continue
+		}
+		if b[i+1] == '\n' {
+			return i + 2
+		}
+		if b[i+1] == '\r' && i+2 < len(b) && b[i+2] == '\n' {
+			return i + 3
+		}
+	}
+	return -1
+}
+
+var (
+	dataPrefix = []byte("data:")
+	doneData   = []byte("[DONE]")
+	usageKey   = []byte(`"usage"`)
+	errorKey   = []byte(`"error"`)
+)
+
+// relayEvent copies one event to out. The usage event gets its cost; everything else passes
+// byte for byte.
+func (r *sseRelay) relayEvent(ev []byte) {
+	payload, ps := eventData(ev)
+	switch {
+	case payload == nil:
+	case bytes.Equal(payload, doneData):
+		r.sawDone = true
+	case bytes.Contains(payload, usageKey) || bytes.Contains(payload, errorKey):
+		if it, ok := newObjectIter(payload); ok {
+			for {
+				key, _, vs, ve, ok := it.next()
+				if !ok {
+					break
+				}
+				switch {
+				case string(key) == "usage" && payload[vs] == '{':
+					r.out = append(r.out, ev[:ps]...)
+					base := len(r.out)
+					r.out = append(r.out, payload...)
+					r.out = addCost(r.out, base+vs, base+ve, &r.x)
+					r.out = append(r.out, ev[ps+len(payload):]...)
+					return
+				case string(key) == "error" && payload[vs] == '{':
+					r.errorCode = "upstream_stream_error"
+				}
+			}
+		}
+	}
+	r.out = append(r.out, ev...)
+}
+
+// eventData returns the payload of an event's single "data:" line and its offset in ev, or nil
+// for comments and multi-line events (which pass through untouched).
+func eventData(ev []byte) ([]byte, int) {
+	if !bytes.HasPrefix(ev, dataPrefix) {
+		return nil, 0
+	}
+	i := len(dataPrefix)
+	if i < len(ev) && ev[i] == ' ' {
+		i++
+	}
+	end := bytes.IndexByte(ev[i:], '\n')
+	if end < 0 {
+		return nil, 0
+	}
+	line := ev[i : i+end]
+	line = bytes.TrimSuffix(line, []byte("\r"))
+	return line, i
+}
+
+// upstreamEnded handles the pump's last chunk: a clean end after [DONE], or a failure the client
+// is told about in a final error event.
+func (r *sseRelay) upstreamEnded(err error) {
+	r.finished = true
+	if errors.Is(err, io.EOF) && r.sawDone {
+		return
+	}
+	var ne net.Error
+	msg, code := "provider "+r.x.rec.Provider+" ended the stream before it was complete", "stream_interrupted"
+	switch {
+	case errors.Is(err, errEventTooLarge):
+		msg, code = "provider "+r.x.rec.Provider+" sent a malformed stream", "upstream_malformed"
+	case errors.As(err, &ne) && ne.Timeout():
+		msg, code = "provider "+r.x.rec.Provider+" sent nothing for too long; stream cut", "upstream_idle_timeout"
+	}
+	upstreamErrStream.Inc()
+	streamsInterrupted.Inc()
+	r.errorCode = code
+	r.out = r.appendErrorEvent(r.out, 502, msg)
+}
+
+// appendErrorEvent writes the final SSE event of a failed stream, in the shape OpenAI SDKs
+// raise as an API error: a chunk with an error object and finish_reason "error".
+func (r *sseRelay) appendErrorEvent(b []byte, status int, msg string) []byte {
+	b = append(b, `data: {"id":"`...)
+	b = append(b, r.x.rec.GenerationID[:]...)
+	b = append(b, `","object":"chat.completion.chunk","created":`...)
+	b = strconv.AppendInt(b, r.x.rec.Time.Unix(), 10)
+	b = append(b, `,"model":`...)
+	b = append(b, quoteJSON(r.x.model.ID)...)
+	b = append(b, `,"choices":[{"index":0,"delta":{},"finish_reason":"error"}],"error":{"code":`...)
+	b = strconv.AppendInt(b, int64(status), 10)
+	b = append(b, `,"message":`...)
+	b = append(b, quoteJSON(msg)...)
+	b = append(b, `,"metadata":{"provider":`...)
+	b = append(b, quoteJSON(r.x.rec.Provider)...)
+	return append(b, "}}}\n\n"...)
+}
+
+// CloseWithError is called by fasthttp exactly once, when it has finished writing the body: err
+// is nil after a complete stream, or the write error when the client went away. It stops the
+// upstream request, waits for the pump, records the usage, and releases everything.
+func (r *sseRelay) CloseWithError(err error) error {
+	cancelled := err != nil || !r.finished
+	if cancelled {
+		_ = r.body.CloseWithError(balancer.ErrClientGone) // closes the provider connection
+	} else {
+		_ = r.body.CloseWithError(nil)
+	}
+	r.drainPump()
+	r.keepAlive.Stop()
+	if cancelled {
+		r.x.rec.Cancelled = true
+		streamsCancelled.Inc()
+		if r.errorCode == "" {
+			r.errorCode = "client_cancelled"
+		}
+	}
+	r.x.rec.ErrorCode = r.errorCode
+	if !r.sentFirst {
+		r.x.rec.TTFB = time.Since(r.x.rec.Time)
+	}
+	r.s.account(&r.x, fasthttp.StatusOK)
+	streamsInFlight.Dec()
+	fasthttp.ReleaseResponse(r.uresp)
+	r.reset()
+	relayPool.Put(r)
+	return nil
+}
+
+// drainPump waits for the pump's last chunk, discarding data; the body must be closed first so
+// that the pump's blocked read returns.
+func (r *sseRelay) drainPump() {
+	for !r.pumpExited {
+		c := <-r.chunks
+		chunkPool.Put(c.buf)
+		r.pumpExited = c.err != nil
+	}
+}
+
+func (r *sseRelay) reset() {
+	chunks, timer, in, out := r.chunks, r.keepAlive, r.in[:0], r.out[:0]
+	*r = sseRelay{chunks: chunks, keepAlive: timer, in: in, out: out}
+}

@@ -1,0 +1,157 @@
+package proxy
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/valyala/fasthttp"
+)
+
+// ProviderOptions describe one OpenAI-compatible provider to forward to.
+type ProviderOptions struct {
+	ID             string
+	BaseURL        string // e.g. https://api.openai.com/v1
+	APIKey         string // sent as Authorization: Bearer; empty sends none
+	MaxConns       int
+	ConnectTimeout time.Duration
+	// IdleTimeout cuts a request when the provider sends nothing for this long, before the
+	// headers or between stream events. It is not a total deadline, so long streams live on.
+	IdleTimeout time.Duration
+	// RequestTimeout bounds a whole non-streaming request.
+	RequestTimeout time.Duration
+}
+
+// upstream is one provider: a fasthttp HostClient with its own connection pool and the
+// pre-built pieces of every request to it.
+type upstream struct {
+	id             string
+	client         *fasthttp.HostClient
+	chatURI        []byte
+	authorization  []byte // "Bearer …" or nil
+	requestTimeout time.Duration
+	metrics        upstreamMetrics
+}
+
+func newUpstream(p ProviderOptions, set *metrics.Set) (*upstream, error) {
+	u, err := url.Parse(strings.TrimRight(p.BaseURL, "/"))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("provider %s: base URL %q must be an absolute http(s) URL", p.ID, p.BaseURL)
+	}
+	addr := u.Host
+	if u.Port() == "" {
+		if u.Scheme == "https" {
+			addr += ":443"
+		} else {
+			addr += ":80"
+		}
+	}
+	if p.MaxConns <= 0 {
+		p.MaxConns = 1024
+	}
+	if p.ConnectTimeout <= 0 {
+		p.ConnectTimeout = 5 * time.Second
+	}
+	if p.IdleTimeout <= 0 {
+		p.IdleTimeout = 120 * time.Second
+	}
+	if p.RequestTimeout <= 0 {
+		p.RequestTimeout = 10 * time.Minute
+	}
+	dialer := &idleDialer{connect: p.ConnectTimeout, idle: p.IdleTimeout}
+	up := &upstream{
+		id: p.ID,
+		client: &fasthttp.HostClient{
+			Addr:                          addr,
+			Name:                          "arouter",
+			IsTLS:                         u.Scheme == "https",
+			Dial:                          dialer.dial,
+			MaxConns:                      p.MaxConns,
+			MaxConnWaitTimeout:            p.ConnectTimeout,
+			MaxIdleConnDuration:           60 * time.Second,
+			ReadBufferSize:                16 << 10, // response headers; providers send many
+			WriteBufferSize:               16 << 10,
+			MaxResponseBodySize:           64 << 20,
+			NoDefaultUserAgentHeader:      true,
+			DisableHeaderNamesNormalizing: false,
+			// POSTs are not idempotent; the gateway decides about retries, not the client.
+			RetryIfErr: func(*fasthttp.Request, int, error) (bool, bool) { return false, false },
+		},
+		chatURI:        []byte(u.String() + "/chat/completions"),
+		requestTimeout: p.RequestTimeout,
+		metrics:        newUpstreamMetrics(set, p.ID),
+	}
+	if p.APIKey != "" {
+		up.authorization = []byte("Bearer " + p.APIKey)
+	}
+	return up, nil
+}
+
+// prepare sets everything on req but the body.
+func (up *upstream) prepare(req *fasthttp.Request, stream bool) {
+	req.Header.SetMethodBytes(methodPost)
+	req.SetRequestURIBytes(up.chatURI)
+	req.Header.SetContentTypeBytes(contentTypeJSON)
+	if stream {
+		req.Header.SetBytesV("Accept", acceptSSE)
+	} else {
+		req.Header.SetBytesV("Accept", contentTypeJSON)
+	}
+	if up.authorization != nil {
+		req.Header.SetBytesV("Authorization", up.authorization)
+	}
+}
+
+var (
+	methodPost = []byte("POST")
+	acceptSSE  = []byte("text/event-stream")
+)
+
+// idleDialer makes connections whose every Read carries a fresh deadline of now+idle. fasthttp
+// only knows total deadlines, which would cut a healthy long stream; a per-read deadline cuts
+// only silence. A deadline fasthttp sets itself (a request's total timeout) still wins when it
+// is earlier.
+type idleDialer struct {
+	connect time.Duration
+	idle    time.Duration
+}
+
+func (d *idleDialer) dial(addr string) (net.Conn, error) {
+	c, err := fasthttp.DialTimeout(addr, d.connect)
+	if err != nil {
+		return nil, err
+	}
+	return &idleConn{Conn: c, idle: d.idle}, nil
+}
+
+// idleConn is used by one request at a time (fasthttp's pool hands it out exclusively), so its
+// fields need no lock.
+type idleConn struct {
+	net.Conn
+	idle  time.Duration
+	outer time.Time // the deadline fasthttp asked for; zero for none
+}
+
+func (c *idleConn) Read(p []byte) (int, error) {
+	d := time.Now().Add(c.idle)
+	if !c.outer.IsZero() && c.outer.Before(d) {
+		d = c.outer
+	}
+	if err := c.Conn.SetReadDeadline(d); err != nil {
+		return 0, err
+	}
+	return c.Conn.Read(p)
+}
+
+func (c *idleConn) SetReadDeadline(t time.Time) error {
+	c.outer = t
+	return c.Conn.SetReadDeadline(t)
+}
+
+func (c *idleConn) SetDeadline(t time.Time) error {
+	c.outer = t
+	return c.Conn.SetDeadline(t)
+}

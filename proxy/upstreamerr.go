@@ -1,0 +1,95 @@
+package proxy
+
+import (
+	"errors"
+	"net"
+	"strconv"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/arouter/arouter/balancer"
+)
+
+// upstreamError is a failed exchange with a provider: what the client is told, the record's
+// error code, and whether the provider is to blame (which feeds its circuit breaker).
+type upstreamError struct {
+	api           *apiError
+	code          string
+	providerFault bool
+}
+
+var errProviderFault = errors.New("provider failure")
+
+func (e *upstreamError) breakerErr() error {
+	if e.providerFault {
+		return errProviderFault
+	}
+	return nil
+}
+
+func upstreamTransportError(provider string, err error) *upstreamError {
+	var ne net.Error
+	if errors.Is(err, fasthttp.ErrTimeout) || errors.Is(err, fasthttp.ErrDialTimeout) ||
+		(errors.As(err, &ne) && ne.Timeout()) {
+		upstreamErrTimeout.Inc()
+		return &upstreamError{
+			api:           newAPIError(504, "provider "+provider+" did not respond in time", map[string]string{"provider": provider}),
+			code:          "upstream_timeout",
+			providerFault: true,
+		}
+	}
+	upstreamErrConnect.Inc()
+	return &upstreamError{
+		api:           newAPIError(502, "could not reach provider "+provider+": "+err.Error(), map[string]string{"provider": provider}),
+		code:          "upstream_connect",
+		providerFault: true,
+	}
+}
+
+// upstreamStatusError maps a provider's non-200 answer. Request errors the client can fix keep
+// their status; problems with the gateway's own credentials or configuration become 502, since
+// the client cannot fix them; rate limits stay 429 and say who limited.
+func upstreamStatusError(provider string, status int, body, retryAfter []byte) *upstreamError {
+	upstreamErrStatus.Inc()
+	msg := stringAt(body, "error", "message")
+	if msg == "" {
+		msg = "provider " + provider + " answered HTTP " + strconv.Itoa(status)
+	}
+	meta := map[string]string{"provider": provider, "provider_status": strconv.Itoa(status)}
+	e := &upstreamError{code: "upstream_status"}
+	switch {
+	case status == 429:
+		meta["limited_by"] = "upstream"
+		e.api = newAPIError(429, "rate limited by provider "+provider+": "+msg, meta)
+		if len(retryAfter) > 0 {
+			e.api.header = [2]string{"Retry-After", string(retryAfter)}
+		}
+	case status == 400 || status == 413 || status == 422:
+		e.api = newAPIError(status, msg, meta)
+	case status == 408:
+		e.api = newAPIError(504, "provider "+provider+" timed out: "+msg, meta)
+		e.providerFault = true
+	default: // 401/403 (our credentials), 404 (our model mapping), 5xx
+		e.api = newAPIError(502, "provider "+provider+" failed: "+msg, meta)
+		e.providerFault = true
+	}
+	return e
+}
+
+func upstreamMalformed(provider string) *upstreamError {
+	upstreamErrMalform.Inc()
+	return &upstreamError{
+		api:           newAPIError(502, "provider "+provider+" returned a malformed response", map[string]string{"provider": provider}),
+		code:          "upstream_malformed",
+		providerFault: true,
+	}
+}
+
+// noProvider answers when every deployment of a model refuses traffic.
+func noProvider(err error) *apiError {
+	var nd *balancer.NoDeploymentError
+	if errors.As(err, &nd) {
+		return newAPIError(503, nd.Error(), map[string]string{"model": nd.Model})
+	}
+	return newAPIError(503, err.Error(), nil)
+}
