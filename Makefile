@@ -1,0 +1,45 @@
+# ARouter: `make run` starts the gateway with the built-in mock provider, `make test` is what CI
+# runs. Only Go is needed.
+GO      ?= go
+BIN     := bin/arouter
+CONFIG  ?= configs/arouter.yaml
+PKGS    := ./...
+
+.PHONY: all build run test test-race test-alloc fmt-check vet bench fuzz clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/arouter
+
+## run: build and start the gateway on 127.0.0.1:8080 (SQLite under ./data, built-in mock provider)
+run: build
+	./$(BIN) serve --config $(CONFIG)
+
+## test: formatting, vet, every test under the race detector, then the allocation tests
+## (which are built without -race, since the race detector allocates)
+test: fmt-check vet test-race test-alloc
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet $(PKGS)
+
+test-race:
+	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+
+test-alloc:
+	$(GO) test -count=1 -run 'Allocat' -timeout 5m $(PKGS)
+
+## bench: Go microbenchmarks of every hot-path step, with allocations
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 $(PKGS)
+
+## fuzz: run the request/response scanner fuzzer for a minute
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzRequestAndResponseScanning -fuzztime 60s ./proxy/
+
+clean:
+	rm -rf bin

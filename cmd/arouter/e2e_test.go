@@ -1,0 +1,372 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/arouter/arouter/mockllm"
+	"github.com/arouter/arouter/money"
+)
+
+type completion struct {
+	ID      string `json:"id"`
+	Object  string `json:"object"`
+	Model   string `json:"model"`
+	Choices []struct {
+		Message      struct{ Role, Content string } `json:"message"`
+		Delta        struct{ Content string }       `json:"delta"`
+		FinishReason *string                        `json:"finish_reason"`
+	} `json:"choices"`
+	Usage *struct {
+		PromptTokens        int64   `json:"prompt_tokens"`
+		CompletionTokens    int64   `json:"completion_tokens"`
+		TotalTokens         int64   `json:"total_tokens"`
+		Cost                float64 `json:"cost"`
+		PromptTokensDetails struct {
+			CachedTokens int64 `json:"cached_tokens"`
+		} `json:"prompt_tokens_details"`
+		CompletionTokensDetails struct {
+			ReasoningTokens int64 `json:"reasoning_tokens"`
+		} `json:"completion_tokens_details"`
+	} `json:"usage"`
+	Error *struct {
+		Code    int    `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+// expectedCost prices usage at the test catalog's $0.15 / $0.60 / $0.075 per million.
+func expectedCost(prompt, cached, completion int64) money.Nanos {
+	return money.PricePerMillion(150_000_000).Cost(prompt-cached) +
+		money.PricePerMillion(75_000_000).Cost(cached) +
+		money.PricePerMillion(600_000_000).Cost(completion)
+}
+
+func TestChatCompletionCarriesUsageAndCostAndIsRecorded(t *testing.T) {
+	t.Parallel()
+	tg := startGateway(t, gatewayOpts{behavior: mockllm.Behavior{Tokens: 12, ReasoningTokens: 3, CachedTokens: 4}})
+	resp := tg.post(chatBody)
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("status %d: %s", resp.StatusCode, b)
+	}
+	genID := resp.Header.Get("X-Generation-Id")
+	if !strings.HasPrefix(genID, "gen-") {
+		t.Fatalf("X-Generation-Id = %q", genID)
+	}
+	var c completion
+	if err := json.NewDecoder(resp.Body).Decode(&c); err != nil {
+		t.Fatal(err)
+	}
+	u := c.Usage
+	if u == nil || u.CompletionTokens != 15 || u.PromptTokensDetails.CachedTokens != 4 || u.CompletionTokensDetails.ReasoningTokens != 3 {
+		t.Fatalf("usage = %+v", u)
+	}
+	want := expectedCost(u.PromptTokens, 4, 15)
+	if got := money.Nanos(u.Cost*1e9 + 0.5); got != want {
+		t.Fatalf("cost = %v USD, want %s", u.Cost, want)
+	}
+	if c.Choices[0].Message.Content == "" || c.Model != "gpt-4o-mini" {
+		t.Fatalf("completion = %+v", c)
+	}
+	rec := tg.records(genID)[0]
+	if rec.Model != "openai/gpt-4o-mini" || rec.Provider != "upstream" || rec.UpstreamModel != "gpt-4o-mini" ||
+		rec.PromptTokens != u.PromptTokens || rec.CompletionTokens != 15 || rec.ReasoningTokens != 3 ||
+		rec.CachedTokens != 4 || rec.Cost != want || rec.Status != 200 || rec.Streamed || rec.Cancelled ||
+		rec.ErrorCode != "" || rec.Latency <= 0 || rec.TTFB <= 0 {
+		t.Fatalf("record = %+v", rec)
+	}
+}
+
+func TestStreamIsRelayedEventByEventWithUsageLast(t *testing.T) {
+	t.Parallel()
+	// Slow enough that the upstream is certainly still generating when the first event lands.
+	tg := startGateway(t, gatewayOpts{behavior: mockllm.Behavior{Tokens: 5, EventDelay: mockllm.Duration(150 * time.Millisecond)}})
+	resp := tg.post(streamBody)
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		t.Fatalf("status %d, content type %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	sse := &sseReader{bufio.NewReader(resp.Body)}
+	var events []string
+	for {
+		ev, err := sse.next()
+		if ev != "" {
+			events = append(events, ev)
+		}
+		if len(events) == 2 {
+			// The role chunk and the first word are here; the mock still has three words to go.
+			if s := tg.mock.Stats(); s.ActiveStreams != 1 {
+				t.Fatalf("first events arrived only after the upstream finished (stats %+v): the gateway buffers", s)
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
+	if len(events) < 4 || events[len(events)-1] != "data: [DONE]\n" {
+		t.Fatalf("events = %q", events)
+	}
+	var text strings.Builder
+	var usage completion
+	for _, ev := range events[:len(events)-1] {
+		var c completion
+		if err := json.Unmarshal([]byte(strings.TrimPrefix(strings.TrimSpace(ev), "data: ")), &c); err != nil {
+			t.Fatalf("event %q: %v", ev, err)
+		}
+		if len(c.Choices) > 0 {
+			text.WriteString(c.Choices[0].Delta.Content)
+		}
+		if c.Usage != nil {
+			usage = c
+		}
+	}
+	if usage.Usage == nil || len(usage.Choices) != 0 || usage.Usage.CompletionTokens != 5 {
+		t.Fatalf("usage chunk = %+v", usage)
+	}
+	if got := money.Nanos(usage.Usage.Cost*1e9 + 0.5); got != expectedCost(usage.Usage.PromptTokens, 0, 5) {
+		t.Fatalf("stream cost %v", usage.Usage.Cost)
+	}
+	if len(strings.Fields(text.String())) != 5 {
+		t.Fatalf("streamed text %q", text.String())
+	}
+	rec := tg.records(resp.Header.Get("X-Generation-Id"))[0]
+	if !rec.Streamed || rec.Cancelled || rec.CompletionTokens != 5 || rec.TTFB <= 0 || rec.TTFB >= rec.Latency || rec.ErrorCode != "" {
+		t.Fatalf("record = %+v", rec)
+	}
+}
+
+func TestBadRequestsGetClearErrorsInOurShape(t *testing.T) {
+	t.Parallel()
+	tg := startGateway(t, gatewayOpts{})
+	disabled := tg.newKey("off", true)
+	do := func(method, path, body string, header ...string) *http.Response {
+		req, _ := http.NewRequest(method, tg.url+path, strings.NewReader(body))
+		for i := 0; i+1 < len(header); i += 2 {
+			req.Header.Set(header[i], header[i+1])
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	auth := "Bearer " + tg.key
+	cases := []struct {
+		name   string
+		resp   *http.Response
+		status int
+		says   string
+	}{
+		{"no key", do("POST", "/v1/chat/completions", chatBody), 401, "missing API key"},
+		{"not bearer", do("POST", "/v1/chat/completions", chatBody, "Authorization", "Basic abc"), 401, "missing API key"},
+		{"unknown key", do("POST", "/v1/chat/completions", chatBody, "Authorization", "Bearer sk-ar-v1-"+strings.Repeat("0", 64)), 401, "invalid API key"},
+		{"garbage key", do("POST", "/v1/chat/completions", chatBody, "Authorization", "Bearer hunter2"), 401, "invalid API key"},
+		{"disabled key", do("POST", "/v1/chat/completions", chatBody, "Authorization", "Bearer "+disabled), 401, "disabled"},
+		{"malformed JSON", do("POST", "/v1/chat/completions", `{"model":`, "Authorization", auth), 400, "not valid JSON"},
+		{"missing model", do("POST", "/v1/chat/completions", `{"messages":[]}`, "Authorization", auth), 400, `"model" is required`},
+		{"unknown model", do("POST", "/v1/chat/completions", `{"model":"nope/x","messages":[]}`, "Authorization", auth), 404, "nope/x"},
+		{"too large", do("POST", "/v1/chat/completions", `{"model":"openai/gpt-4o-mini","pad":"`+strings.Repeat("x", 70<<10)+`"}`, "Authorization", auth), 413, "larger than"},
+		{"wrong method", do("GET", "/v1/chat/completions", "", "Authorization", auth), 405, "POST"},
+		{"unknown path", do("GET", "/v2/whatever", ""), 404, "no such endpoint"},
+	}
+	for _, c := range cases {
+		status, msg, _ := apiErr(t, c.resp)
+		if status != c.status || !strings.Contains(msg, c.says) {
+			t.Errorf("%s: %d %q, want %d containing %q", c.name, status, msg, c.status, c.says)
+		}
+	}
+	if n := tg.mock.Stats().Requests; n != 0 {
+		t.Fatalf("%d bad requests reached the provider", n)
+	}
+}
+
+func TestUpstreamFailuresAreMappedAndRecorded(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name     string
+		behavior mockllm.Behavior
+		stream   bool
+		status   int
+		code     string
+		check    func(*http.Response, map[string]string) string
+	}{
+		{name: "5xx", behavior: mockllm.Behavior{Fault: "status", FaultStatus: 503}, status: 502, code: "upstream_status"},
+		{name: "bad request passes through", behavior: mockllm.Behavior{Fault: "status", FaultStatus: 400}, status: 400, code: "upstream_status"},
+		{name: "rate limit", behavior: mockllm.Behavior{Fault: "rate_limit", RetryAfter: 7}, status: 429, code: "upstream_status",
+			check: func(r *http.Response, meta map[string]string) string {
+				if r.Header.Get("Retry-After") != "7" || meta["limited_by"] != "upstream" {
+					return "Retry-After " + r.Header.Get("Retry-After") + ", limited_by " + meta["limited_by"]
+				}
+				return ""
+			}},
+		{name: "hang", behavior: mockllm.Behavior{Fault: "hang"}, status: 504, code: "upstream_timeout"},
+		{name: "hang, stream", behavior: mockllm.Behavior{Fault: "hang"}, stream: true, status: 504, code: "upstream_timeout"},
+		{name: "malformed", behavior: mockllm.Behavior{Fault: "malformed"}, status: 502, code: "upstream_malformed"},
+		{name: "connection dropped", behavior: mockllm.Behavior{Fault: "disconnect"}, status: 502, code: "upstream_connect"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			tg := startGateway(t, gatewayOpts{behavior: c.behavior, idle: 300 * time.Millisecond})
+			body := chatBody
+			if c.stream {
+				body = streamBody
+			}
+			resp := tg.post(body)
+			genID := resp.Header.Get("X-Generation-Id")
+			status, _, meta := apiErr(t, resp)
+			if status != c.status || meta["provider"] != "upstream" {
+				t.Fatalf("status %d metadata %v, want %d naming the provider", status, meta, c.status)
+			}
+			if c.check != nil {
+				if msg := c.check(resp, meta); msg != "" {
+					t.Fatal(msg)
+				}
+			}
+			rec := tg.records(genID)[0]
+			if rec.Status != c.status || rec.ErrorCode != c.code {
+				t.Fatalf("record status %d code %q, want %d %q", rec.Status, rec.ErrorCode, c.status, c.code)
+			}
+		})
+	}
+}
+
+func TestStalledStreamGetsKeepAlivesThenAFinalErrorEvent(t *testing.T) {
+	t.Parallel()
+	tg := startGateway(t, gatewayOpts{
+		behavior:  mockllm.Behavior{Fault: "stall", FaultAfter: 2},
+		keepAlive: 40 * time.Millisecond,
+		idle:      500 * time.Millisecond,
+	})
+	resp := tg.post(streamBody)
+	defer resp.Body.Close()
+	sse := &sseReader{bufio.NewReader(resp.Body)}
+	var events []string
+	for {
+		ev, err := sse.next()
+		if ev != "" {
+			events = append(events, ev)
+		}
+		if err != nil {
+			break
+		}
+	}
+	keepAlives := 0
+	for _, ev := range events {
+		if ev == ": keep-alive\n" {
+			keepAlives++
+		}
+	}
+	last := events[len(events)-1]
+	var c completion
+	if err := json.Unmarshal([]byte(strings.TrimPrefix(strings.TrimSpace(last), "data: ")), &c); err != nil {
+		t.Fatalf("last event %q: %v", last, err)
+	}
+	if keepAlives < 3 || c.Error == nil || c.Error.Code != 502 || *c.Choices[0].FinishReason != "error" {
+		t.Fatalf("%d keep-alives, last event %q", keepAlives, last)
+	}
+	rec := tg.records(resp.Header.Get("X-Generation-Id"))[0]
+	if rec.ErrorCode != "upstream_idle_timeout" || rec.Cancelled {
+		t.Fatalf("record = %+v", rec)
+	}
+}
+
+func TestInterruptedStreamEndsWithAnErrorEvent(t *testing.T) {
+	t.Parallel()
+	tg := startGateway(t, gatewayOpts{behavior: mockllm.Behavior{Fault: "disconnect", FaultAfter: 3}})
+	resp := tg.post(streamBody)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	events := strings.Split(strings.TrimSpace(string(b)), "\n\n")
+	last := events[len(events)-1]
+	if !strings.Contains(last, `"finish_reason":"error"`) || !strings.Contains(last, `"code":502`) || strings.Contains(string(b), "[DONE]") {
+		t.Fatalf("stream = %s", b)
+	}
+	if rec := tg.records(resp.Header.Get("X-Generation-Id"))[0]; rec.ErrorCode != "stream_interrupted" {
+		t.Fatalf("record = %+v", rec)
+	}
+}
+
+func TestClientHangUpStopsTheUpstreamRequest(t *testing.T) {
+	t.Parallel()
+	tg := startGateway(t, gatewayOpts{behavior: mockllm.Behavior{Tokens: 2000, EventDelay: mockllm.Duration(20 * time.Millisecond)}})
+	conn, err := net.Dial("tcp", strings.TrimPrefix(tg.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("POST", tg.url+"/v1/chat/completions", strings.NewReader(streamBody))
+	req.Header.Set("Authorization", "Bearer "+tg.key)
+	if err := req.Write(conn); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	genID := resp.Header.Get("X-Generation-Id")
+	if _, err := (&sseReader{bufio.NewReader(resp.Body)}).next(); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+	// The gateway notices at its next write and must then close the provider connection, which
+	// the mock sees as a failed write. 2000 events would take 40s; this must be far quicker.
+	deadline := time.Now().Add(10 * time.Second)
+	for tg.mock.Stats().ClientCancelled == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("upstream still generating after the client left: %+v", tg.mock.Stats())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if rec := tg.records(genID)[0]; !rec.Cancelled || rec.ErrorCode != "client_cancelled" {
+		t.Fatalf("record = %+v", rec)
+	}
+}
+
+func TestModelsHealthReadyAndMetrics(t *testing.T) {
+	t.Parallel()
+	tg := startGateway(t, gatewayOpts{})
+	tg.post(chatBody).Body.Close()
+	get := func(path string) (int, string) {
+		resp, err := http.Get(tg.url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	status, body := get("/v1/models")
+	var models struct {
+		Object string
+		Data   []struct {
+			ID, Object string
+			Pricing    map[string]string
+		}
+	}
+	if err := json.Unmarshal([]byte(body), &models); err != nil || status != 200 || models.Object != "list" ||
+		len(models.Data) != 1 || models.Data[0].ID != "openai/gpt-4o-mini" || models.Data[0].Pricing["prompt"] != "0.00000015" {
+		t.Fatalf("models %d %s", status, body)
+	}
+	if status, body := get("/healthz"); status != 200 || !strings.Contains(body, "ok") {
+		t.Fatalf("healthz %d %s", status, body)
+	}
+	if status, body := get("/readyz"); status != 200 || !strings.Contains(body, "ready") {
+		t.Fatalf("readyz %d %s", status, body)
+	}
+	status, body = get("/metrics")
+	for _, want := range []string{`arouter_chat_requests_total{stream="false"}`, `arouter_chat_duration_seconds_bucket{le=`,
+		`arouter_upstream_header_seconds_bucket{provider="upstream",le=`, `arouter_tokens_total{kind="completion"}`,
+		`arouter_accounting_queue_depth`, `arouter_streams_in_flight`, `arouter_cost_usd_total`, `arouter_breaker_state{deployment="openai/gpt-4o-mini@upstream"}`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}

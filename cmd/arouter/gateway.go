@@ -1,0 +1,193 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"go.uber.org/zap"
+
+	"github.com/arouter/arouter/accounting"
+	"github.com/arouter/arouter/balancer"
+	"github.com/arouter/arouter/cachekeys"
+	"github.com/arouter/arouter/catalog"
+	"github.com/arouter/arouter/config"
+	"github.com/arouter/arouter/mockllm"
+	"github.com/arouter/arouter/proxy"
+	"github.com/arouter/arouter/store/sqlite"
+)
+
+// gateway is one assembled ARouter: store, key cache, accounting, providers and the server,
+// listening but not yet serving. `arouter serve` runs one; end-to-end tests run several.
+type gateway struct {
+	cfg     *config.Config
+	log     *zap.Logger
+	store   *sqlite.Store
+	keys    *cachekeys.Cache
+	records *accounting.Writer
+	server  *proxy.Server
+	mocks   []*mockllm.Server
+	ln      net.Listener
+	metrics *metrics.Set
+}
+
+// openGateway builds every part from cfg and binds the listen address. On error everything
+// already opened is closed again.
+func openGateway(cfg *config.Config, log *zap.Logger) (g *gateway, err error) {
+	g = &gateway{cfg: cfg, log: log, metrics: metrics.NewSet()}
+	defer func() {
+		if err != nil {
+			g.close()
+		}
+	}()
+	if g.store, err = sqlite.Open(cfg.Store.SQLite); err != nil {
+		return nil, err
+	}
+	cat, err := catalog.New(catalogSpecs(cfg))
+	if err != nil {
+		return nil, err
+	}
+	providers, err := g.providers()
+	if err != nil {
+		return nil, err
+	}
+	g.keys, err = cachekeys.New(g.store, cachekeys.Options{
+		Size:         cfg.Keys.CacheSize,
+		RefreshAfter: cfg.Keys.RefreshAfter,
+		NegativeTTL:  cfg.Keys.NegativeTTL,
+		OnRefreshError: func(err error) {
+			log.Warn("background key refresh failed; serving cached keys", zap.Error(err))
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	g.records = accounting.NewWriter(g.store, accounting.Options{
+		QueueSize:     cfg.Accounting.QueueSize,
+		BatchSize:     cfg.Accounting.BatchSize,
+		FlushInterval: cfg.Accounting.FlushInterval,
+		Logger:        log,
+	})
+	accounting.RegisterQueueGauge(g.metrics, g.records)
+	g.server, err = proxy.New(proxy.Options{
+		Catalog:           cat,
+		Balancer:          balancer.New(cat, balancer.Options{Metrics: g.metrics, Logger: log}),
+		Keys:              g.keys,
+		Records:           g.records,
+		Ready:             g.store,
+		Providers:         providers,
+		Logger:            log,
+		Metrics:           g.metrics,
+		MaxRequestBody:    int(cfg.Server.MaxRequestBody),
+		ReadTimeout:       cfg.Server.ReadTimeout,
+		WriteTimeout:      cfg.Server.WriteTimeout,
+		IdleTimeout:       cfg.Server.IdleTimeout,
+		MaxConns:          cfg.Server.MaxConns,
+		KeepAliveInterval: cfg.Streaming.KeepAliveInterval,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if g.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+		return nil, fmt.Errorf("listen on %s: %w (is another process using it? change `listen` in the configuration)", cfg.Listen, err)
+	}
+	metrics.RegisterSet(g.metrics)
+	return g, nil
+}
+
+// providers turns configured providers into forwarding options, starting the built-in mock for
+// providers of kind mock so that a fresh checkout serves requests with no account anywhere.
+func (g *gateway) providers() ([]proxy.ProviderOptions, error) {
+	var out []proxy.ProviderOptions
+	for _, p := range g.cfg.Providers {
+		base := p.BaseURL
+		if p.Kind == config.KindMock {
+			m, url, err := mockllm.Start("127.0.0.1:0", mockllm.Behavior{
+				Latency:    mockllm.Duration(p.Mock.Latency),
+				EventDelay: mockllm.Duration(p.Mock.EventDelay),
+				Tokens:     p.Mock.Tokens,
+			})
+			if err != nil {
+				return nil, fmt.Errorf("start built-in mock provider %s: %w", p.ID, err)
+			}
+			g.mocks = append(g.mocks, m)
+			base = url
+		}
+		out = append(out, proxy.ProviderOptions{
+			ID:             p.ID,
+			BaseURL:        base,
+			APIKey:         p.APIKey,
+			MaxConns:       p.MaxConns,
+			ConnectTimeout: p.ConnectTimeout,
+			IdleTimeout:    p.IdleTimeout,
+			RequestTimeout: p.RequestTimeout,
+		})
+	}
+	return out, nil
+}
+
+func catalogSpecs(cfg *config.Config) []catalog.ModelSpec {
+	specs := make([]catalog.ModelSpec, 0, len(cfg.Models))
+	for _, m := range cfg.Models {
+		s := catalog.ModelSpec{
+			ID: m.ID, Name: m.Name, ContextLength: m.ContextLength,
+			Prices: catalog.Prices{
+				Prompt: m.Pricing.Prompt, Completion: m.Pricing.Completion,
+				CacheRead: m.Pricing.CacheRead, CacheWrite: m.Pricing.CacheWrite,
+			},
+		}
+		for _, d := range m.Deployments {
+			s.Deployments = append(s.Deployments, catalog.DeploymentSpec{Provider: d.Provider, UpstreamModel: d.Model})
+		}
+		specs = append(specs, s)
+	}
+	return specs
+}
+
+// serve blocks until shutdown.
+func (g *gateway) serve() error { return g.server.Serve(g.ln) }
+
+// shutdown drains in-flight requests and streams (bounded by ctx), then writes every queued
+// usage record, then closes the rest. It reports the first failure but always finishes.
+func (g *gateway) shutdown(ctx context.Context) error {
+	var errs []error
+	if err := g.server.Shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("drain requests: %w", err))
+	}
+	// The server has stopped: no more records can arrive. Flushing gets its own deadline so that
+	// a drain that used the whole budget still leaves time to save billing data.
+	flushCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := g.records.Close(flushCtx); err != nil {
+		errs = append(errs, fmt.Errorf("flush usage records: %w", err))
+	}
+	g.records = nil
+	g.close()
+	return errors.Join(errs...)
+}
+
+// close releases whatever was opened, in reverse order.
+func (g *gateway) close() {
+	metrics.UnregisterSet(g.metrics, true)
+	if g.ln != nil {
+		_ = g.ln.Close()
+	}
+	if g.records != nil {
+		_ = g.records.Close(context.Background())
+	}
+	if g.keys != nil {
+		g.keys.Close()
+	}
+	for _, m := range g.mocks {
+		_ = m.Shutdown()
+	}
+	if g.store != nil {
+		_ = g.store.Close()
+	}
+}
+
+// addr is the address actually bound (useful with port 0).
+func (g *gateway) addr() string { return g.ln.Addr().String() }

@@ -1,0 +1,91 @@
+// Command arouter is the ARouter LLM gateway: `arouter serve` runs it, `arouter keys` manages
+// API keys in its store, `arouter mock` runs the built-in mock provider on its own.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+)
+
+const usage = `arouter — one OpenAI-compatible endpoint in front of many LLM providers.
+
+Usage:
+  arouter serve  [--config FILE]            run the gateway
+  arouter keys create --name NAME [--expires RFC3339] [--config FILE]
+                                            mint an API key; prints the token once, on stdout
+  arouter keys list    [--config FILE]      list keys (hash, label, name, state)
+  arouter keys disable HASH [--config FILE] refuse a key from now on (running gateways notice within keys.refresh_after)
+  arouter keys enable  HASH [--config FILE]
+  arouter mock   [--listen ADDR] [flags]    run the mock OpenAI-compatible provider alone
+  arouter help [COMMAND]
+
+The configuration defaults to configs/arouter.yaml (or $AROUTER_CONFIG).
+Quick start: make run, then in another terminal:
+  KEY=$(./bin/arouter keys create --name quickstart)
+  curl -s http://127.0.0.1:8080/v1/chat/completions -H "Authorization: Bearer $KEY" \
+    -d '{"model":"openai/gpt-4o-mini","messages":[{"role":"user","content":"Hello"}]}'
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run dispatches a command line and returns the exit status: 0 success, 1 failure, 2 usage.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "serve":
+		err = serveCmd(args[1:], stderr)
+	case "keys":
+		err = keysCmd(args[1:], stdout, stderr)
+	case "mock":
+		err = mockCmd(args[1:], stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "arouter: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		return 2
+	default:
+		fmt.Fprintf(stderr, "arouter %s: %v\n", args[0], err)
+		return 1
+	}
+}
+
+// errUsage marks a command line mistake whose message was already printed.
+var errUsage = errors.New("usage")
+
+// configFlag registers --config with its default.
+func configFlag(fs *flag.FlagSet) *string {
+	def := os.Getenv("AROUTER_CONFIG")
+	if def == "" {
+		def = "configs/arouter.yaml"
+	}
+	return fs.String("config", def, "configuration file (env AROUTER_CONFIG)")
+}
+
+// parseFlags parses, turning flag's own errors into errUsage (flag already printed them).
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	return nil
+}

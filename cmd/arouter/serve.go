@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/arouter/arouter/config"
+)
+
+func serveCmd(args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("arouter serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := configFlag(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, err := config.Load(*cfgPath)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(cfg.LogLevel)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Sync() }()
+
+	g, err := openGateway(cfg, log)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	served := make(chan error, 1)
+	go func() { served <- g.serve() }()
+	log.Info("arouter listening", zap.String("addr", g.addr()), zap.String("config", *cfgPath),
+		zap.String("store", cfg.Store.SQLite), zap.Int("models", len(cfg.Models)))
+
+	select {
+	case err := <-served:
+		_ = g.shutdown(context.Background())
+		return err
+	case <-ctx.Done():
+	}
+	stop() // a second signal kills the process the default way
+	log.Info("shutting down: draining requests and flushing usage records",
+		zap.Duration("timeout", cfg.Server.ShutdownTimeout))
+	drainCtx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
+	defer cancel()
+	if err := g.shutdown(drainCtx); err != nil {
+		log.Error("shutdown was not clean", zap.Error(err))
+		return err
+	}
+	if err := <-served; err != nil && !errors.Is(err, os.ErrClosed) {
+		log.Warn("server stopped with an error", zap.Error(err))
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// newLogger writes JSON lines to stderr. Messages are constants and values are typed fields, so
+// zap's sampling and log processors can group them; no request or response text is ever logged.
+func newLogger(level string) (*zap.Logger, error) {
+	lvl, err := zapcore.ParseLevel(level)
+	if err != nil {
+		return nil, err
+	}
+	cfg := zap.NewProductionConfig()
+	cfg.Level = zap.NewAtomicLevelAt(lvl)
+	cfg.EncoderConfig.TimeKey = "time"
+	cfg.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
+	return cfg.Build()
+}
