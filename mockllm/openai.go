@@ -244,7 +244,7 @@ func (s *Server) openaiChat(ctx *fasthttp.RequestCtx) {
 	created := time.Now().Unix()
 
 	if !req.Stream {
-		body := appendChatCompletion(nil, id, req.Model, created, text.String(), finish, usage)
+		body := appendChatCompletion(nil, id, req.Model, created, text.rest(), finish, usage)
 		if b.Fault == FaultMalformed {
 			body = body[:len(body)/2]
 		}
@@ -312,7 +312,6 @@ func (s *Server) openaiFault(ctx *fasthttp.RequestCtx, b *Behavior, req *chatReq
 		}
 	}
 	return false
-
 }
 
 // openaiAuth checks "Authorization: Bearer <key>" when a key is configured,

@@ -103,9 +103,9 @@ func (t *completionText) next() (string, bool) {
 	return spaced[w], true
 }
 
-// String renders the tokens not yet returned by next; used for non-streaming
+// rest concatenates the tokens not yet returned by next; used for non-streaming
 // responses.
-func (t *completionText) String() string {
+func (t *completionText) rest() string {
 	var sb strings.Builder
 	for {
 		s, ok := t.next()

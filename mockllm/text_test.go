@@ -45,16 +45,16 @@ func TestReplySegments(t *testing.T) {
 func TestGeneratedText(t *testing.T) {
 	t.Parallel()
 	full := newGeneratedText(42, 10, 10)
-	s := full.String()
+	s := full.rest()
 	if len(strings.Fields(s)) != 10 || !strings.HasSuffix(s, ".") || s[0] < 'A' || s[0] > 'Z' {
 		t.Errorf("generated %q", s)
 	}
 	short := newGeneratedText(42, 10, 4)
-	if p := short.String(); !strings.HasPrefix(s, p) || len(strings.Fields(p)) != 4 {
+	if p := short.rest(); !strings.HasPrefix(s, p) || len(strings.Fields(p)) != 4 {
 		t.Errorf("capped %q is not a 4-word prefix of %q", p, s)
 	}
 	one := newGeneratedText(7, 1, 1)
-	if o := one.String(); strings.Count(o, " ") != 0 || !strings.HasSuffix(o, ".") {
+	if o := one.rest(); strings.Count(o, " ") != 0 || !strings.HasSuffix(o, ".") {
 		t.Errorf("one-word text %q", o)
 	}
 }
