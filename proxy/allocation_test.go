@@ -19,8 +19,7 @@ func TestHotPathAllocatesNothing(t *testing.T) {
 // TestStreamUsageEventAllocatesNothing covers the relay's per-event work once its buffers are warm.
 func TestStreamUsageEventAllocatesNothing(t *testing.T) {
 	r := &sseRelay{x: *testExchange()}
-	events := []byte("data: {\"choices\":[{\"delta\":{\"content\":\" word\"}}],\"usage\":null}\n\n" +
-		"data: {\"choices\":[],\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":5}}\n\ndata: [DONE]\n\n")
+	events := []byte(upstreamStream)
 	r.consume(events)
 	allocs := testing.AllocsPerRun(2000, func() {
 		r.out = r.out[:0]

@@ -14,6 +14,7 @@ type chatRequest struct {
 	modelVE        int
 	objStart       int // index of the opening brace
 	stream         bool
+	wantsUsage     bool // stream_options.include_usage is true: the client wants the usage chunk
 	streamOptsVS   int // value range of "stream_options"; -1 when absent
 	streamOptsVE   int
 	haveModel      bool
@@ -80,6 +81,7 @@ func (r *chatRequest) parse(body []byte) *apiError {
 			}
 			r.haveStreamOpts = true
 			r.streamOptsVS, r.streamOptsVE = vs, ve
+			r.wantsUsage = includesUsage(body[vs:ve])
 		}
 	}
 	if it.failed() {
@@ -123,6 +125,25 @@ func (r *chatRequest) setModel(v []byte) *apiError {
 		return errMissingModel
 	}
 	return nil
+}
+
+var keyIncludeUsage = []byte("include_usage")
+
+// includesUsage reports whether a stream_options value sets include_usage to true.
+func includesUsage(v []byte) bool {
+	it, ok := newObjectIter(v)
+	if !ok {
+		return false
+	}
+	for {
+		key, _, vs, ve, ok := it.next()
+		if !ok {
+			return false
+		}
+		if bytes.Equal(key, keyIncludeUsage) {
+			return bytes.Equal(v[vs:ve], litTrue)
+		}
+	}
 }
 
 // includeUsage is what a streaming request's stream_options becomes upstream: the gateway needs

@@ -147,24 +147,55 @@ func TestEventFraming(t *testing.T) {
 	}
 }
 
-func TestRelayAddsCostToTheUsageEventOnly(t *testing.T) {
-	t.Parallel()
-	r := &sseRelay{x: *testExchange()}
-	stream := "data: {\"choices\":[{\"delta\":{\"content\":\"usage\"}}],\"usage\":null}\n\n" +
-		"data: {\"choices\":[],\"usage\":{\"prompt_tokens\":1000000,\"completion_tokens\":0}}\n\n" +
-		"data: [DONE]\n\n"
-	// Deliver in awkward pieces to exercise framing across reads.
+// relay feeds a stream to a fresh relay in awkward 7-byte pieces, to exercise framing.
+func relay(t *testing.T, wantsUsage bool, stream string) *sseRelay {
+	t.Helper()
+	r := &sseRelay{x: *testExchange(), wantsUsage: wantsUsage}
 	for i := 0; i < len(stream); i += 7 {
 		r.consume([]byte(stream[i:min(i+7, len(stream))]))
 	}
-	want := "data: {\"choices\":[{\"delta\":{\"content\":\"usage\"}}],\"usage\":null}\n\n" +
-		"data: {\"choices\":[],\"usage\":{\"prompt_tokens\":1000000,\"completion_tokens\":0,\"cost\":1}}\n\n" +
-		"data: [DONE]\n\n"
+	return r
+}
+
+const upstreamStream = "data: {\"choices\":[{\"delta\":{\"content\":\"usage\"},\"finish_reason\":null}],\"usage\":null}\n\n" +
+	"data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}],\"usage\":null}\n\n" +
+	"data: {\"choices\":[],\"usage\":{\"prompt_tokens\":1000000,\"completion_tokens\":0}}\n\n" +
+	"data: [DONE]\n\n"
+
+func TestRelayPassesTheUsageChunkToClientsThatAskForIt(t *testing.T) {
+	t.Parallel()
+	r := relay(t, true, upstreamStream)
+	want := strings.Replace(upstreamStream, `"completion_tokens":0}`, `"completion_tokens":0,"cost":1}`, 1)
 	if string(r.out) != want {
 		t.Fatalf("relayed:\n%s\nwant:\n%s", r.out, want)
 	}
 	if !r.sawDone || r.x.rec.Cost != 1_000_000_000 || len(r.in) != 0 {
 		t.Fatalf("done %v cost %d leftover %q", r.sawDone, r.x.rec.Cost, r.in)
+	}
+}
+
+func TestRelayMovesUsageIntoTheFinishChunkForOtherClients(t *testing.T) {
+	t.Parallel()
+	r := relay(t, false, upstreamStream)
+	want := "data: {\"choices\":[{\"delta\":{\"content\":\"usage\"},\"finish_reason\":null}],\"usage\":null}\n\n" +
+		"data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":1000000,\"completion_tokens\":0,\"cost\":1}}\n\n" +
+		"data: [DONE]\n\n"
+	if string(r.out) != want {
+		t.Fatalf("relayed:\n%s\nwant:\n%s", r.out, want)
+	}
+	if r.x.rec.Cost != 1_000_000_000 {
+		t.Fatalf("cost %d", r.x.rec.Cost)
+	}
+	// A finish chunk without a usage member gets one; with no finish chunk at all the usage is
+	// billed and not sent.
+	r = relay(t, false, "data: {\"choices\":[{\"finish_reason\":\"stop\"}]}\n\n"+
+		"data: {\"choices\":[],\"usage\":{\"prompt_tokens\":1}}\n\ndata: [DONE]\n\n")
+	if !strings.Contains(string(r.out), `"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"cost":0.000001}}`) {
+		t.Fatalf("relayed %s", r.out)
+	}
+	r = relay(t, false, "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":1}}\n\ndata: [DONE]\n\n")
+	if string(r.out) != "data: [DONE]\n\n" || r.x.rec.Cost != 1000 {
+		t.Fatalf("relayed %s, cost %d", r.out, r.x.rec.Cost)
 	}
 }
 

@@ -53,6 +53,7 @@ func (s *Server) forwardStream(ctx *fasthttp.RequestCtx, req *chatRequest, x *ex
 
 	r := relayPool.Get().(*sseRelay)
 	r.s, r.x = s, *x
+	r.wantsUsage = req.wantsUsage
 	r.uresp = uresp
 	r.body = uresp.BodyStream().(fasthttp.ReadCloserWithError)
 	r.conn = ctx.Conn()
@@ -91,6 +92,13 @@ type sseRelay struct {
 	chunks     chan upstreamChunk
 	pumpExited bool // the final chunk (with its error) was received
 	keepAlive  *time.Timer
+
+	// wantsUsage: the client asked for OpenAI's usage-only final chunk. Otherwise that chunk
+	// ("choices": []) would crash the common `chunk.choices[0]` loop, so its usage is moved into
+	// the finish chunk held in pending, which clients parse as an ordinary chunk.
+	wantsUsage bool
+	pending    []byte // a held finish event, or empty
+	scratch    []byte // for pricing a usage object before grafting it
 
 	in        []byte // received bytes not yet forming a whole event
 	out       []byte // bytes ready for the client
@@ -225,35 +233,112 @@ var (
 )
 
 // relayEvent copies one event to out. The usage event gets its cost; everything else passes
-// byte for byte.
+// byte for byte, except that for clients that did not ask for the usage chunk its usage moves
+// into the finish chunk before it.
 func (r *sseRelay) relayEvent(ev []byte) {
 	payload, ps := eventData(ev)
-	switch {
-	case payload == nil:
-	case bytes.Equal(payload, doneData):
+	if payload == nil {
+		r.flushPending()
+		r.out = append(r.out, ev...)
+		return
+	}
+	if bytes.Equal(payload, doneData) {
+		r.flushPending()
 		r.sawDone = true
-	case bytes.Contains(payload, usageKey) || bytes.Contains(payload, errorKey):
-		if it, ok := newObjectIter(payload); ok {
-			for {
-				key, _, vs, ve, ok := it.next()
-				if !ok {
-					break
+		r.out = append(r.out, ev...)
+		return
+	}
+	var usageVS, usageVE int
+	choicesEmpty, finished := false, false
+	if it, ok := newObjectIter(payload); ok {
+		for {
+			key, _, vs, ve, ok := it.next()
+			if !ok {
+				break
+			}
+			switch string(key) {
+			case "usage":
+				if payload[vs] == '{' {
+					usageVS, usageVE = vs, ve
 				}
-				switch {
-				case string(key) == "usage" && payload[vs] == '{':
-					r.out = append(r.out, ev[:ps]...)
-					base := len(r.out)
-					r.out = append(r.out, payload...)
-					r.out = addCost(r.out, base+vs, base+ve, &r.x)
-					r.out = append(r.out, ev[ps+len(payload):]...)
-					return
-				case string(key) == "error" && payload[vs] == '{':
+			case "choices":
+				choicesEmpty = isEmptyArray(payload[vs:ve])
+				finished = bytes.Contains(payload[vs:ve], finishReasonSet)
+			case "error":
+				if payload[vs] == '{' {
 					r.errorCode = "upstream_stream_error"
 				}
 			}
 		}
 	}
-	r.out = append(r.out, ev...)
+	switch {
+	case usageVE > 0 && choicesEmpty && !r.wantsUsage && len(r.pending) > 0:
+		// Price the usage, then graft it onto the held finish chunk in place of its "usage".
+		cost := append(r.scratch[:0], payload[usageVS:usageVE]...)
+		cost = addCost(cost, 0, len(cost), &r.x)
+		r.out = appendWithUsage(r.out, r.pending, cost)
+		r.scratch, r.pending = cost[:0], r.pending[:0]
+	case usageVE > 0 && choicesEmpty && !r.wantsUsage:
+		// Nothing to attach it to: bill it and drop it rather than send an empty-choices chunk.
+		tmp := append(r.scratch[:0], payload[usageVS:usageVE]...)
+		r.scratch = addCost(tmp, 0, len(tmp), &r.x)[:0]
+	case usageVE > 0:
+		r.flushPending()
+		r.out = append(r.out, ev[:ps]...)
+		base := len(r.out)
+		r.out = append(r.out, payload...)
+		r.out = addCost(r.out, base+usageVS, base+usageVE, &r.x)
+		r.out = append(r.out, ev[ps+len(payload):]...)
+	case finished && !r.wantsUsage:
+		r.flushPending()
+		r.pending = append(r.pending, ev...)
+	default:
+		r.flushPending()
+		r.out = append(r.out, ev...)
+	}
+}
+
+var finishReasonSet = []byte(`"finish_reason":"`)
+
+func isEmptyArray(v []byte) bool {
+	return len(v) >= 2 && v[0] == '[' && len(bytes.TrimSpace(v[1:len(v)-1])) == 0
+}
+
+// flushPending sends a held finish event as it is.
+func (r *sseRelay) flushPending() {
+	if len(r.pending) > 0 {
+		r.out = append(r.out, r.pending...)
+		r.pending = r.pending[:0]
+	}
+}
+
+// appendWithUsage appends event ev (a single "data:" line) with its "usage" member set to usage:
+// replacing the value it has (OpenAI sends "usage":null on every chunk) or adding the member.
+func appendWithUsage(out, ev, usage []byte) []byte {
+	payload, ps := eventData(ev)
+	if payload == nil {
+		return append(out, ev...)
+	}
+	out = append(out, ev[:ps]...)
+	it, _ := newObjectIter(payload)
+	for {
+		key, _, vs, ve, ok := it.next()
+		if !ok {
+			break
+		}
+		if string(key) == "usage" {
+			out = append(out, payload[:vs]...)
+			out = append(out, usage...)
+			out = append(out, payload[ve:]...)
+			return append(out, ev[ps+len(payload):]...)
+		}
+	}
+	end := bytes.LastIndexByte(payload, '}')
+	out = append(out, payload[:end]...)
+	out = append(out, `,"usage":`...)
+	out = append(out, usage...)
+	out = append(out, payload[end:]...)
+	return append(out, ev[ps+len(payload):]...)
 }
 
 // eventData returns the payload of an event's single "data:" line and its offset in ev, or nil
@@ -279,6 +364,7 @@ func eventData(ev []byte) ([]byte, int) {
 // is told about in a final error event.
 func (r *sseRelay) upstreamEnded(err error) {
 	r.finished = true
+	r.flushPending()
 	if errors.Is(err, io.EOF) && r.sawDone {
 		return
 	}
@@ -356,6 +442,6 @@ func (r *sseRelay) drainPump() {
 }
 
 func (r *sseRelay) reset() {
-	chunks, timer, in, out := r.chunks, r.keepAlive, r.in[:0], r.out[:0]
-	*r = sseRelay{chunks: chunks, keepAlive: timer, in: in, out: out}
+	*r = sseRelay{chunks: r.chunks, keepAlive: r.keepAlive,
+		in: r.in[:0], out: r.out[:0], pending: r.pending[:0], scratch: r.scratch[:0]}
 }

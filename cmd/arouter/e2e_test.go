@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -85,11 +86,27 @@ func TestChatCompletionCarriesUsageAndCostAndIsRecorded(t *testing.T) {
 	}
 }
 
-func TestStreamIsRelayedEventByEventWithUsageLast(t *testing.T) {
+// TestStreamIsRelayedEventByEventWithUsage checks both ways a client can stream: asking for
+// OpenAI's usage-only final chunk, or not (then usage rides on the finish chunk, because an
+// unrequested "choices": [] chunk crashes the common chunk.choices[0] loop).
+func TestStreamIsRelayedEventByEventWithUsage(t *testing.T) {
 	t.Parallel()
+	for _, wantsUsage := range []bool{true, false} {
+		t.Run(fmt.Sprintf("include_usage=%v", wantsUsage), func(t *testing.T) {
+			t.Parallel()
+			testStream(t, wantsUsage)
+		})
+	}
+}
+
+func testStream(t *testing.T, wantsUsage bool) {
 	// Slow enough that the upstream is certainly still generating when the first event lands.
 	tg := startGateway(t, gatewayOpts{behavior: mockllm.Behavior{Tokens: 5, EventDelay: mockllm.Duration(150 * time.Millisecond)}})
-	resp := tg.post(streamBody)
+	body := streamBody
+	if wantsUsage {
+		body = strings.Replace(streamBody, `"stream":true`, `"stream":true,"stream_options":{"include_usage":true}`, 1)
+	}
+	resp := tg.post(body)
 	defer resp.Body.Close()
 	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
 		t.Fatalf("status %d, content type %q", resp.StatusCode, resp.Header.Get("Content-Type"))
@@ -116,6 +133,7 @@ func TestStreamIsRelayedEventByEventWithUsageLast(t *testing.T) {
 	}
 	var text strings.Builder
 	var usage completion
+	usageChunks := 0
 	for _, ev := range events[:len(events)-1] {
 		var c completion
 		if err := json.Unmarshal([]byte(strings.TrimPrefix(strings.TrimSpace(ev), "data: ")), &c); err != nil {
@@ -123,13 +141,22 @@ func TestStreamIsRelayedEventByEventWithUsageLast(t *testing.T) {
 		}
 		if len(c.Choices) > 0 {
 			text.WriteString(c.Choices[0].Delta.Content)
+		} else if !wantsUsage {
+			t.Fatalf("a chunk with no choices reached a client that did not ask for one: %q", ev)
 		}
 		if c.Usage != nil {
 			usage = c
+			usageChunks++
 		}
 	}
-	if usage.Usage == nil || len(usage.Choices) != 0 || usage.Usage.CompletionTokens != 5 {
-		t.Fatalf("usage chunk = %+v", usage)
+	if usageChunks != 1 || usage.Usage.CompletionTokens != 5 {
+		t.Fatalf("%d usage chunks, last %+v", usageChunks, usage)
+	}
+	if wantsUsage != (len(usage.Choices) == 0) {
+		t.Fatalf("include_usage=%v but usage came on a chunk with %d choices", wantsUsage, len(usage.Choices))
+	}
+	if !wantsUsage && (usage.Choices[0].FinishReason == nil || *usage.Choices[0].FinishReason != "stop") {
+		t.Fatalf("usage not on the finish chunk: %+v", usage)
 	}
 	if got := money.Nanos(usage.Usage.Cost*1e9 + 0.5); got != expectedCost(usage.Usage.PromptTokens, 0, 5) {
 		t.Fatalf("stream cost %v", usage.Usage.Cost)
