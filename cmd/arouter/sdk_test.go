@@ -1,0 +1,88 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
+
+	"github.com/arouter/arouter/mockllm"
+)
+
+// TestOfficialOpenAISDKWorksByChangingOnlyBaseURLAndKey drives the gateway with OpenAI's own Go
+// SDK: plain and streamed completions, usage with cost, tools in the request, and errors
+// surfacing as the SDK's error type with the right status.
+func TestOfficialOpenAISDKWorksByChangingOnlyBaseURLAndKey(t *testing.T) {
+	t.Parallel()
+	tg := startGateway(t, gatewayOpts{behavior: mockllm.Behavior{Tokens: 7}})
+	client := openai.NewClient(option.WithBaseURL(tg.url+"/v1"), option.WithAPIKey(tg.key), option.WithMaxRetries(0))
+	ctx := context.Background()
+	params := openai.ChatCompletionNewParams{
+		Model:    "openai/gpt-4o-mini",
+		Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("What is the weather in Paris?")},
+		Tools: []openai.ChatCompletionToolUnionParam{openai.ChatCompletionFunctionTool(openai.FunctionDefinitionParam{
+			Name:       "get_weather",
+			Parameters: openai.FunctionParameters{"type": "object", "properties": map[string]any{"city": map[string]any{"type": "string"}}},
+		})},
+	}
+
+	c, err := client.Chat.Completions.New(ctx, params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Choices[0].Message.Content == "" || c.Usage.CompletionTokens != 7 || c.Usage.TotalTokens != c.Usage.PromptTokens+7 {
+		t.Fatalf("completion %+v", c)
+	}
+	if cost, ok := c.Usage.JSON.ExtraFields["cost"]; !ok || cost.Raw() == "" || cost.Raw() == "0" {
+		t.Fatalf("usage has no cost: %s", c.Usage.RawJSON())
+	}
+
+	for _, includeUsage := range []bool{false, true} {
+		p := params
+		if includeUsage {
+			p.StreamOptions = openai.ChatCompletionStreamOptionsParam{IncludeUsage: openai.Bool(true)}
+		}
+		stream := client.Chat.Completions.NewStreaming(ctx, p)
+		acc := openai.ChatCompletionAccumulator{}
+		chunks := 0
+		for stream.Next() {
+			chunk := stream.Current()
+			acc.AddChunk(chunk)
+			chunks++
+			// The loop every SDK README shows; it must never index an empty choices list
+			// unless the client asked for the usage chunk.
+			if len(chunk.Choices) == 0 && !includeUsage {
+				t.Fatalf("chunk without choices sent to a client that did not ask: %s", chunk.RawJSON())
+			}
+		}
+		if err := stream.Err(); err != nil {
+			t.Fatalf("stream (include_usage=%v): %v", includeUsage, err)
+		}
+		if chunks < 8 || acc.Choices[0].Message.Content != c.Choices[0].Message.Content || acc.Usage.CompletionTokens != 7 {
+			t.Fatalf("include_usage=%v: %d chunks, content %q, usage %+v", includeUsage, chunks, acc.Choices[0].Message.Content, acc.Usage)
+		}
+	}
+
+	var apiErr *openai.Error
+	_, err = client.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{Model: "nope/x", Messages: params.Messages})
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != 404 || !strings.Contains(apiErr.Message, "nope/x") {
+		t.Fatalf("unknown model: %v", err)
+	}
+	bad := openai.NewClient(option.WithBaseURL(tg.url+"/v1"), option.WithAPIKey("sk-ar-v1-wrong"), option.WithMaxRetries(0))
+	_, err = bad.Chat.Completions.New(ctx, params)
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != 401 {
+		t.Fatalf("bad key: %v", err)
+	}
+
+	// A provider failure mid-stream reaches the SDK as an error from the stream.
+	tg.mock.SetBehavior(mockllm.Behavior{APIKey: "mock-secret", Fault: "disconnect", FaultAfter: 2})
+	stream := client.Chat.Completions.NewStreaming(ctx, params)
+	for stream.Next() {
+	}
+	if err := stream.Err(); err == nil || !strings.Contains(err.Error(), "ended the stream") {
+		t.Fatalf("interrupted stream: err = %v", err)
+	}
+}
