@@ -126,23 +126,23 @@ func (w *Writer) run() {
 			batch = batch[:0]
 		}
 	}
+	add := func(r Record) {
+		if batch = append(batch, r); len(batch) == cap(batch) {
+			flush()
+		}
+	}
 	for {
 		select {
 		case r := <-w.queue:
-			batch = append(batch, r)
-			if len(batch) == cap(batch) {
-				flush()
-			}
+			add(r)
 		case <-ticker.C:
 			flush()
 		case <-w.stop:
+			// Nothing new can arrive (see Close): drain what is queued, then stop.
 			for {
 				select {
 				case r := <-w.queue:
-					batch = append(batch, r)
-					if len(batch) == cap(batch) {
-						flush()
-					}
+					add(r)
 				default:
 					flush()
 					return

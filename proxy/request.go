@@ -15,7 +15,7 @@ type chatRequest struct {
 	objStart       int // index of the opening brace
 	stream         bool
 	wantsUsage     bool // stream_options.include_usage is true: the client wants the usage chunk
-	streamOptsVS   int // value range of "stream_options"; -1 when absent
+	streamOptsVS   int  // value range of "stream_options"; -1 when absent
 	streamOptsVE   int
 	haveModel      bool
 	haveStream     bool

@@ -26,26 +26,15 @@ func readUsage(obj []byte, u *catalog.Usage) bool {
 	s := b2s(obj)
 	u.Prompt = intAt(s, "prompt_tokens")
 	u.Completion = intAt(s, "completion_tokens")
-	u.Cached = intAt2(s, "prompt_tokens_details", "cached_tokens")
-	u.CacheWrite = intAt2(s, "prompt_tokens_details", "cache_write_tokens")
-	u.Reasoning = intAt2(s, "completion_tokens_details", "reasoning_tokens")
+	u.Cached = intAt(s, "prompt_tokens_details", "cached_tokens")
+	u.CacheWrite = intAt(s, "prompt_tokens_details", "cache_write_tokens")
+	u.Reasoning = intAt(s, "completion_tokens_details", "reasoning_tokens")
 	return true
 }
 
-func intAt(s, field string) int64 {
-	n, err := sonic.GetFromString(s, field)
-	if err != nil {
-		return 0
-	}
-	v, err := n.Int64()
-	if err != nil || v < 0 {
-		return 0
-	}
-	return v
-}
-
-func intAt2(s, obj, field string) int64 {
-	n, err := sonic.GetFromString(s, obj, field)
+// intAt reads a non-negative integer at path; anything else reads as zero.
+func intAt(s string, path ...any) int64 {
+	n, err := sonic.GetFromString(s, path...)
 	if err != nil {
 		return 0
 	}

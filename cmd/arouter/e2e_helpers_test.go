@@ -208,3 +208,20 @@ func (s *sseReader) next() (string, error) {
 
 const chatBody = `{"model":"openai/gpt-4o-mini","messages":[{"role":"user","content":"Say hello"}]}`
 const streamBody = `{"model":"openai/gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"Say hello"}]}`
+
+// all reads the rest of the stream; onEvent, if set, sees each event as it arrives.
+func (s *sseReader) all(onEvent func(events []string)) []string {
+	var events []string
+	for {
+		ev, err := s.next()
+		if ev != "" {
+			events = append(events, ev)
+			if onEvent != nil {
+				onEvent(events)
+			}
+		}
+		if err != nil {
+			return events
+		}
+	}
+}

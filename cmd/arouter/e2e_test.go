@@ -111,23 +111,14 @@ func testStream(t *testing.T, wantsUsage bool) {
 	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
 		t.Fatalf("status %d, content type %q", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
-	sse := &sseReader{bufio.NewReader(resp.Body)}
-	var events []string
-	for {
-		ev, err := sse.next()
-		if ev != "" {
-			events = append(events, ev)
-		}
+	events := (&sseReader{bufio.NewReader(resp.Body)}).all(func(events []string) {
 		if len(events) == 2 {
 			// The role chunk and the first word are here; the mock still has three words to go.
 			if s := tg.mock.Stats(); s.ActiveStreams != 1 {
 				t.Fatalf("first events arrived only after the upstream finished (stats %+v): the gateway buffers", s)
 			}
 		}
-		if err != nil {
-			break
-		}
-	}
+	})
 	if len(events) < 4 || events[len(events)-1] != "data: [DONE]\n" {
 		t.Fatalf("events = %q", events)
 	}
@@ -203,6 +194,7 @@ func TestBadRequestsGetClearErrorsInOurShape(t *testing.T) {
 		{"too large", do("POST", "/v1/chat/completions", `{"model":"openai/gpt-4o-mini","pad":"`+strings.Repeat("x", 70<<10)+`"}`, "Authorization", auth), 413, "larger than"},
 		{"wrong method", do("GET", "/v1/chat/completions", "", "Authorization", auth), 405, "POST"},
 		{"unknown path", do("GET", "/v2/whatever", ""), 404, "no such endpoint"},
+		{"huge header", do("POST", "/v1/chat/completions", chatBody, "Authorization", auth, "X-Junk", strings.Repeat("j", 16<<10)), 431, "headers are too large"},
 	}
 	for _, c := range cases {
 		status, msg, _ := apiErr(t, c.resp)
@@ -275,17 +267,7 @@ func TestStalledStreamGetsKeepAlivesThenAFinalErrorEvent(t *testing.T) {
 	})
 	resp := tg.post(streamBody)
 	defer resp.Body.Close()
-	sse := &sseReader{bufio.NewReader(resp.Body)}
-	var events []string
-	for {
-		ev, err := sse.next()
-		if ev != "" {
-			events = append(events, ev)
-		}
-		if err != nil {
-			break
-		}
-	}
+	events := (&sseReader{bufio.NewReader(resp.Body)}).all(nil)
 	keepAlives := 0
 	for _, ev := range events {
 		if ev == ": keep-alive\n" {
