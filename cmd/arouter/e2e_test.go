@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/arouter/arouter/apikey"
 	"github.com/arouter/arouter/mockllm"
 	"github.com/arouter/arouter/money"
 )
@@ -377,5 +379,37 @@ func TestModelsHealthReadyAndMetrics(t *testing.T) {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %s", want)
 		}
+	}
+}
+
+// TestKeyDisabledInTheStoreIsRefusedPromptly disables a key the way `arouter keys disable` does
+// (directly in the store, as another process would) while the gateway runs.
+func TestKeyDisabledInTheStoreIsRefusedPromptly(t *testing.T) {
+	t.Parallel()
+	tg := startGateway(t, gatewayOpts{}) // keys.refresh_after is 50ms
+	if resp := tg.post(chatBody); resp.StatusCode != 200 {
+		t.Fatalf("status %d before disabling", resp.StatusCode)
+	} else {
+		resp.Body.Close()
+	}
+	h := apikey.HashToken([]byte(tg.key))
+	disabledAt := time.Now()
+	if err := tg.g.store.SetKeyDisabled(context.Background(), h, true); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		resp := tg.post(chatBody)
+		if resp.StatusCode == 401 {
+			_, msg, _ := apiErr(t, resp)
+			if !strings.Contains(msg, "disabled") {
+				t.Fatalf("401 says %q", msg)
+			}
+			break
+		}
+		resp.Body.Close()
+		if time.Since(disabledAt) > time.Second {
+			t.Fatal("disabled key still accepted after one second")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
