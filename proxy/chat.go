@@ -15,6 +15,7 @@ import (
 	"github.com/arouter/arouter/apikey"
 	"github.com/arouter/arouter/balancer"
 	"github.com/arouter/arouter/catalog"
+	"github.com/arouter/arouter/health"
 	"github.com/arouter/arouter/money"
 )
 
@@ -43,6 +44,7 @@ func (s *Server) chat(ctx *fasthttp.RequestCtx) {
 	}
 	x := exchange{
 		rt:    &s.routes[dep.Index],
+		dep:   dep,
 		model: model,
 		done:  done,
 		rec: accounting.Record{
@@ -67,10 +69,15 @@ func (s *Server) chat(ctx *fasthttp.RequestCtx) {
 // exchange is one request's journey to a deployment and back.
 type exchange struct {
 	rt    *route
+	dep   *catalog.Deployment
 	model *catalog.Model
 	done  balancer.Done // the breaker's report; called exactly once
 	rec   accounting.Record
 	usage catalog.Usage
+	// upstreamTTFB is when the provider's headers arrived; providerFailed says the provider,
+	// not the client, is to blame for a failure. Both feed health statistics.
+	upstreamTTFB   time.Duration
+	providerFailed bool
 }
 
 var bearer = []byte("bearer ")
@@ -139,6 +146,7 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, req *chatRequest, x *exchange
 	err := up.client.DoTimeout(ureq, uresp, up.requestTimeout)
 	up.metrics.requests.Inc()
 	up.metrics.duration.UpdateDuration(upStart)
+	x.upstreamTTFB = time.Since(x.rec.Time)
 	if err != nil {
 		s.fail(ctx, x, upstreamTransportError(up.id, err))
 		return
@@ -229,6 +237,7 @@ func splice(b []byte, from, to int, v []byte) []byte {
 // fail answers a request that reached a provider but did not succeed, and records it.
 func (s *Server) fail(ctx *fasthttp.RequestCtx, x *exchange, e *upstreamError) {
 	x.done(e.breakerErr())
+	x.providerFailed = e.providerFault
 	e.api.write(ctx)
 	ctx.Response.Header.SetBytesKV(headerGenerationID, x.rec.GenerationID.Bytes())
 	x.rec.ErrorCode = e.code
@@ -250,6 +259,13 @@ func (s *Server) account(x *exchange, status int) {
 	r.CacheWriteTokens = x.usage.CacheWrite
 	countUsage(&x.usage, r.Cost)
 	chatDuration.Update(r.Latency.Seconds())
+	if !r.Cancelled {
+		o := health.Outcome{OK: !x.providerFailed, TTFB: x.upstreamTTFB, Latency: r.Latency}
+		if r.Streamed {
+			o.CompletionTokens = r.CompletionTokens // a buffered body has no generation time to divide by
+		}
+		s.health.Observe(x.dep.Index, o, time.Now())
+	}
 	if !s.records.Enqueue(r) {
 		accountingDrops.Inc()
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/arouter/arouter/apikey"
 	"github.com/arouter/arouter/balancer"
 	"github.com/arouter/arouter/catalog"
+	"github.com/arouter/arouter/health"
 )
 
 // KeyLookup resolves a token hash to a key record; errors wrap apikey.ErrNotFound for unknown
@@ -31,6 +32,11 @@ type KeyLookup interface {
 // RecordSink accepts usage records without blocking. accounting.Writer implements it.
 type RecordSink interface {
 	Enqueue(r *accounting.Record) bool
+}
+
+// HealthObserver records each provider outcome per deployment. health.Tracker implements it.
+type HealthObserver interface {
+	Observe(deployment int, o health.Outcome, now time.Time)
 }
 
 // ReadyChecker says whether the store can be reached, for /readyz.
@@ -45,6 +51,7 @@ type Options struct {
 	Keys      KeyLookup
 	Records   RecordSink
 	Ready     ReadyChecker
+	Health    HealthObserver // optional
 	Providers []ProviderOptions
 	Logger    *zap.Logger
 	// Metrics receives per-provider metrics; process-wide ones go to the default set.
@@ -67,6 +74,7 @@ type Server struct {
 	keys       KeyLookup
 	records    RecordSink
 	ready      ReadyChecker
+	health     HealthObserver
 	routes     []route // indexed by deployment index
 	modelsJSON []byte
 	srv        *fasthttp.Server
@@ -96,7 +104,10 @@ func New(o Options) (*Server, error) {
 	setDefault(&o.MaxConns, 20000)
 	setDefault(&o.KeepAliveInterval, 15*time.Second)
 
-	s := &Server{opts: o, log: o.Logger, cat: o.Catalog, bal: o.Balancer, keys: o.Keys, records: o.Records, ready: o.Ready}
+	if o.Health == nil {
+		o.Health = noHealth{}
+	}
+	s := &Server{opts: o, log: o.Logger, cat: o.Catalog, bal: o.Balancer, keys: o.Keys, records: o.Records, ready: o.Ready, health: o.Health}
 	ups := map[string]*upstream{}
 	for _, p := range o.Providers {
 		up, err := newUpstream(p, o.Metrics)
@@ -142,6 +153,10 @@ func (l fasthttpLogger) Printf(format string, args ...any) {
 		ce.Write(zap.String("detail", fmt.Sprintf(format, args...)))
 	}
 }
+
+type noHealth struct{}
+
+func (noHealth) Observe(int, health.Outcome, time.Time) {}
 
 func setDefault[T int | time.Duration](v *T, def T) {
 	if *v <= 0 {

@@ -33,6 +33,7 @@ func (s *Server) forwardStream(ctx *fasthttp.RequestCtx, req *chatRequest, x *ex
 	err := up.client.Do(ureq, uresp)
 	up.metrics.requests.Inc()
 	up.metrics.duration.UpdateDuration(upStart)
+	x.upstreamTTFB = time.Since(x.rec.Time)
 	fasthttp.ReleaseRequest(ureq)
 	bytebufferpool.Put(body)
 	if err != nil {
@@ -379,6 +380,7 @@ func (r *sseRelay) upstreamEnded(err error) {
 	upstreamErrStream.Inc()
 	streamsInterrupted.Inc()
 	r.errorCode = code
+	r.x.providerFailed = true
 	r.out = r.appendErrorEvent(r.out, 502, msg)
 }
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/arouter/arouter/apikey"
+	"github.com/arouter/arouter/health"
 	"github.com/arouter/arouter/mockllm"
 	"github.com/arouter/arouter/money"
 )
@@ -252,6 +253,11 @@ func TestUpstreamFailuresAreMappedAndRecorded(t *testing.T) {
 					t.Fatal(msg)
 				}
 			}
+			// Provider faults count against the deployment's health; request errors do not.
+			w := tg.g.health.Window(0, health.Span5m, time.Now())
+			if wantErrors := int64(map[bool]int{true: 1}[c.status >= 500]); w.Requests != 1 || w.Errors != wantErrors {
+				t.Fatalf("health window %+v, want 1 request with %d errors", w, wantErrors)
+			}
 			rec := tg.records(genID)[0]
 			if rec.Status != c.status || rec.ErrorCode != c.code {
 				t.Fatalf("record status %d code %q, want %d %q", rec.Status, rec.ErrorCode, c.status, c.code)
@@ -375,7 +381,7 @@ func TestModelsHealthReadyAndMetrics(t *testing.T) {
 	status, body = get("/metrics")
 	for _, want := range []string{`arouter_chat_requests_total{stream="false"}`, `arouter_chat_duration_seconds_bucket{le=`,
 		`arouter_upstream_header_seconds_bucket{provider="upstream",le=`, `arouter_tokens_total{kind="completion"}`,
-		`arouter_accounting_queue_depth`, `arouter_streams_in_flight`, `arouter_cost_usd_total`, `arouter_breaker_state{deployment="openai/gpt-4o-mini@upstream"}`} {
+		`arouter_accounting_queue_depth`, `arouter_streams_in_flight`, `arouter_deployment_availability{deployment="openai/gpt-4o-mini@upstream",window="5m"}`, `arouter_cost_usd_total`, `arouter_breaker_state{deployment="openai/gpt-4o-mini@upstream"}`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %s", want)
 		}

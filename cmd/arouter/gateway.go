@@ -15,6 +15,7 @@ import (
 	"github.com/arouter/arouter/cachekeys"
 	"github.com/arouter/arouter/catalog"
 	"github.com/arouter/arouter/config"
+	"github.com/arouter/arouter/health"
 	"github.com/arouter/arouter/mockllm"
 	"github.com/arouter/arouter/proxy"
 	"github.com/arouter/arouter/store/sqlite"
@@ -29,6 +30,7 @@ type gateway struct {
 	keys    *cachekeys.Cache
 	records *accounting.Writer
 	server  *proxy.Server
+	health  *health.Tracker
 	mocks   []*mockllm.Server
 	ln      net.Listener
 	metrics *metrics.Set
@@ -72,9 +74,15 @@ func openGateway(cfg *config.Config, log *zap.Logger) (g *gateway, err error) {
 		Logger:        log,
 	})
 	accounting.RegisterQueueGauge(g.metrics, g.records)
+	names := make([]string, len(cat.Deployments()))
+	for i, d := range cat.Deployments() {
+		names[i] = d.Name()
+	}
+	g.health = health.New(names, g.metrics)
 	g.server, err = proxy.New(proxy.Options{
 		Catalog:           cat,
 		Balancer:          balancer.New(cat, balancer.Options{Metrics: g.metrics, Logger: log}),
+		Health:            g.health,
 		Keys:              g.keys,
 		Records:           g.records,
 		Ready:             g.store,
