@@ -16,9 +16,9 @@ build:
 run: build
 	./$(BIN) serve --config $(CONFIG)
 
-## test: formatting, vet, every test under the race detector, then the allocation tests
-## (which are built without -race, since the race detector allocates)
-test: fmt-check vet test-race test-alloc
+## test: formatting, vet, the allocation tests (built without -race, since the race detector
+## allocates), then every test under the race detector
+test: fmt-check vet test-alloc test-race
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
