@@ -30,8 +30,13 @@ func keysCmd(args []string, stdout, stderr io.Writer) error {
 	cfgPath := configFlag(fs)
 	name := fs.String("name", "", "a name to recognise the key by (create)")
 	expires := fs.String("expires", "", "expiry time, RFC 3339 UTC such as 2027-01-31T00:00:00Z (create; default never)")
-	if err := parseFlags(fs, args[1:]); err != nil {
+	positional, err := parseFlags(fs, args[1:])
+	if err != nil {
 		return err
+	}
+	if args[0] != "disable" && args[0] != "enable" && len(positional) > 0 {
+		fmt.Fprintf(stderr, "arouter keys %s: unexpected argument %q\n%s", args[0], positional[0], keysUsage)
+		return errUsage
 	}
 	cfg, err := config.Load(*cfgPath)
 	if err != nil {
@@ -89,11 +94,11 @@ func keysCmd(args []string, stdout, stderr io.Writer) error {
 		}
 		return tw.Flush()
 	case "disable", "enable":
-		if fs.NArg() != 1 {
+		if len(positional) != 1 {
 			fmt.Fprint(stderr, keysUsage)
 			return errUsage
 		}
-		h, err := apikey.ParseHash(fs.Arg(0))
+		h, err := apikey.ParseHash(positional[0])
 		if err != nil {
 			return fmt.Errorf("%w (copy the HASH column of `arouter keys list`)", err)
 		}

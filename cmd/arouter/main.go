@@ -79,13 +79,23 @@ func configFlag(fs *flag.FlagSet) *string {
 	return fs.String("config", def, "configuration file (env AROUTER_CONFIG)")
 }
 
-// parseFlags parses, turning flag's own errors into errUsage (flag already printed them).
-func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
+// parseFlags parses flags wherever they stand among the positional arguments (the standard
+// package stops at the first positional, so `keys disable HASH --config F` would fail), turning
+// flag's own errors into errUsage (flag already printed them). It returns the positionals.
+func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, errUsage
 		}
-		return errUsage
+		args = fs.Args()
+		if len(args) == 0 {
+			return positional, nil
+		}
+		positional = append(positional, args[0])
+		args = args[1:]
 	}
-	return nil
 }

@@ -19,8 +19,11 @@ func mockCmd(args []string, stderr io.Writer) error {
 	listen := fs.String("listen", "127.0.0.1:8081", "address to serve the mock OpenAI API on")
 	var b mockllm.Behavior
 	b.RegisterFlags(fs)
-	if err := parseFlags(fs, args); err != nil {
+	if rest, err := parseFlags(fs, args); err != nil {
 		return err
+	} else if len(rest) > 0 {
+		fmt.Fprintf(stderr, "arouter mock: unexpected argument %q\n", rest[0])
+		return errUsage
 	}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"os"
 	"os/signal"
@@ -19,8 +20,11 @@ func serveCmd(args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("arouter serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfgPath := configFlag(fs)
-	if err := parseFlags(fs, args); err != nil {
+	if rest, err := parseFlags(fs, args); err != nil {
 		return err
+	} else if len(rest) > 0 {
+		fmt.Fprintf(stderr, "arouter serve: unexpected argument %q\n", rest[0])
+		return errUsage
 	}
 	cfg, err := config.Load(*cfgPath)
 	if err != nil {

@@ -1,0 +1,61 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestKeysCommands(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "arouter.yaml")
+	yaml := fmt.Sprintf(processYAML, filepath.Join(dir, "arouter.db"))
+	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	arouter := func(args ...string) (int, string, string) {
+		var out, errOut bytes.Buffer
+		code := run(args, &out, &errOut)
+		return code, out.String(), errOut.String()
+	}
+
+	code, token, info := arouter("keys", "create", "--name", "ci", "--config", cfg)
+	token = strings.TrimSpace(token)
+	if code != 0 || !strings.HasPrefix(token, "sk-ar-v1-") || strings.Contains(token, "\n") || !strings.Contains(info, "shown only once") {
+		t.Fatalf("create: %d %q %q", code, token, info)
+	}
+	code, list, _ := arouter("keys", "list", "--config", cfg)
+	lines := strings.Split(strings.TrimSpace(list), "\n")
+	if code != 0 || len(lines) != 2 || !strings.Contains(lines[1], "active") || strings.Contains(list, token) {
+		t.Fatalf("list: %d %q", code, list)
+	}
+	hash := strings.Fields(lines[1])[0]
+	// Flags may follow the hash, as the usage text shows.
+	if code, _, e := arouter("keys", "disable", hash, "--config", cfg); code != 0 {
+		t.Fatalf("disable: %d %s", code, e)
+	}
+	if _, list, _ = arouter("keys", "list", "--config", cfg); !strings.Contains(list, "disabled") {
+		t.Fatalf("after disable: %s", list)
+	}
+	for _, bad := range [][]string{
+		{"keys"}, {"keys", "create", "--config", cfg}, {"keys", "disable", "--config", cfg},
+		{"keys", "frob", "--config", cfg}, {"keys", "list", "extra", "--config", cfg}, {"frob"}, {},
+	} {
+		if code, _, _ := arouter(bad...); code != 2 {
+			t.Errorf("arouter %q exited %d, want 2 (usage)", bad, code)
+		}
+	}
+	if code, _, e := arouter("keys", "disable", "nothex", "--config", cfg); code != 1 || !strings.Contains(e, "keys list") {
+		t.Errorf("bad hash: %d %q", code, e)
+	}
+	if code, out, _ := arouter("help"); code != 0 || !strings.Contains(out, "Quick start") {
+		t.Errorf("help: %d", code)
+	}
+	if code, _, e := arouter("serve", "--config", filepath.Join(dir, "missing.yaml")); code != 1 || !strings.Contains(e, "missing.yaml") {
+		t.Errorf("serve with a missing config: %d %q", code, e)
+	}
+}
