@@ -49,6 +49,13 @@ func (s *Server) forwardStream(ctx *fasthttp.RequestCtx, req *chatRequest, x *ex
 		s.fail(ctx, x, upstreamStatusError(up.id, status, errBody, retryAfter))
 		return
 	}
+	upstreamBody, ok := uresp.BodyStream().(fasthttp.ReadCloserWithError)
+	if !ok { // fasthttp streams every body when StreamBody is set; never bet the process on it
+		_ = uresp.CloseBodyStream()
+		fasthttp.ReleaseResponse(uresp)
+		s.fail(ctx, x, upstreamMalformed(up.id))
+		return
+	}
 	// Headers arrived: that is the provider's success as far as its breaker is concerned.
 	x.done(nil)
 
@@ -56,7 +63,7 @@ func (s *Server) forwardStream(ctx *fasthttp.RequestCtx, req *chatRequest, x *ex
 	r.s, r.x = s, *x
 	r.wantsUsage = req.wantsUsage
 	r.uresp = uresp
-	r.body = uresp.BodyStream().(fasthttp.ReadCloserWithError)
+	r.body = upstreamBody
 	r.conn = ctx.Conn()
 	r.keepAliveEvery = s.opts.KeepAliveInterval
 	r.writeTimeout = s.opts.WriteTimeout
