@@ -419,3 +419,40 @@ func TestKeyDisabledInTheStoreIsRefusedPromptly(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestStoreOutage closes the database under a running gateway: known keys keep working from the
+// cache, an unknown token gets 503 (not 401: the key may well be valid), and /readyz says so.
+func TestStoreOutage(t *testing.T) {
+	t.Parallel()
+	tg := startGateway(t, gatewayOpts{})
+	if resp := tg.post(chatBody); resp.StatusCode != 200 {
+		t.Fatalf("warm-up status %d", resp.StatusCode)
+	} else {
+		resp.Body.Close()
+	}
+	newKey := tg.newKey("never-seen", false)
+	if err := tg.g.store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	tg.stopped = true // the store is gone; shutdown would only report it
+	t.Cleanup(func() { _ = tg.g.server.Shutdown(context.Background()) })
+
+	if resp := tg.post(chatBody); resp.StatusCode != 200 {
+		t.Fatalf("cached key refused during a store outage: %d", resp.StatusCode)
+	} else {
+		resp.Body.Close()
+	}
+	tg.key = newKey
+	status, msg, _ := apiErr(t, tg.post(chatBody))
+	if status != 503 || !strings.Contains(msg, "key store") {
+		t.Fatalf("uncached key during outage: %d %q", status, msg)
+	}
+	resp, err := http.Get(tg.url + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 503 {
+		t.Fatalf("/readyz = %d during a store outage", resp.StatusCode)
+	}
+}
