@@ -78,21 +78,37 @@ func New(c *catalog.Catalog, opts Options) *Balancer {
 	return b
 }
 
-// NoDeploymentError says that every deployment of a model is refusing traffic.
+// NoDeploymentError says that every deployment of a model has been tried or is refusing traffic.
 type NoDeploymentError struct {
 	Model string
-	Tried []string // deployment names whose breakers were open
+	Tried []string // deployment names
 }
 
 func (e *NoDeploymentError) Error() string {
-	return "no provider available for " + e.Model + ": circuit open for " + strings.Join(e.Tried, ", ")
+	return "no provider available for " + e.Model + " (tried or circuit open: " + strings.Join(e.Tried, ", ") + ")"
 }
 
-// Pick returns the first deployment of m whose breaker admits a request, and the function that
-// must be called exactly once with the attempt's outcome. The returned Done is gobreaker's
-// closure: the one allocation of the selection step.
-func (b *Balancer) Pick(m *catalog.Model) (*catalog.Deployment, Done, error) {
-	for _, d := range m.Deployments {
+// Tried is the set of a model's deployments (by position in Model.Deployments) already
+// attempted for one request, so a failover never goes back to one that just failed.
+type Tried uint64
+
+// With returns t plus the deployment at position pos.
+func (t Tried) With(pos int) Tried { return t | 1<<uint(pos) }
+
+func (t Tried) has(pos int) bool { return t&(1<<uint(pos)) != 0 }
+
+// MaxDeployments is how many deployments of one model Tried can track.
+const MaxDeployments = 64
+
+// Pick returns the first deployment of m, not in tried, whose breaker admits a request; its
+// position in m.Deployments; and the function that must be called exactly once with the
+// attempt's outcome. The returned Done is gobreaker's closure: the one allocation of the
+// selection step.
+func (b *Balancer) Pick(m *catalog.Model, tried Tried) (*catalog.Deployment, int, Done, error) {
+	for pos, d := range m.Deployments {
+		if pos >= MaxDeployments || tried.has(pos) {
+			continue
+		}
 		cb := b.breakers[d.Index]
 		if cb.State() == gobreaker.StateOpen {
 			continue
@@ -101,13 +117,13 @@ func (b *Balancer) Pick(m *catalog.Model) (*catalog.Deployment, Done, error) {
 		if err != nil {
 			continue // half-open and its probe is already out
 		}
-		return d, done, nil
+		return d, pos, done, nil
 	}
-	tried := make([]string, len(m.Deployments))
+	names := make([]string, len(m.Deployments))
 	for i, d := range m.Deployments {
-		tried[i] = d.Name()
+		names[i] = d.Name()
 	}
-	return nil, nil, &NoDeploymentError{Model: m.ID, Tried: tried}
+	return nil, -1, nil, &NoDeploymentError{Model: m.ID, Tried: names}
 }
 
 // State returns the breaker state of deployment d, for health endpoints and tests.

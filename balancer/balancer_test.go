@@ -27,7 +27,7 @@ func TestPicksInPriorityOrderAndSkipsOpenBreakers(t *testing.T) {
 	b := New(c, Options{ConsecutiveFailures: 3, OpenFor: time.Hour})
 	fail := errors.New("502 from provider")
 	for range 3 {
-		d, done, err := b.Pick(m)
+		d, _, done, err := b.Pick(m, 0)
 		if err != nil || d.Provider != "primary" {
 			t.Fatalf("pick = %v, %v; want primary", d, err)
 		}
@@ -36,17 +36,17 @@ func TestPicksInPriorityOrderAndSkipsOpenBreakers(t *testing.T) {
 	if b.State(m.Deployments[0]) != gobreaker.StateOpen {
 		t.Fatal("breaker not open after 3 consecutive failures")
 	}
-	d, done, err := b.Pick(m)
+	d, _, done, err := b.Pick(m, 0)
 	if err != nil || d.Provider != "backup" {
 		t.Fatalf("with primary open, pick = %v, %v; want backup", d, err)
 	}
 	done(nil)
 	// Exhaust the backup too: the error names both deployments.
 	for range 3 {
-		_, done, _ := b.Pick(m)
+		_, _, done, _ := b.Pick(m, 0)
 		done(fail)
 	}
-	_, _, err = b.Pick(m)
+	_, _, _, err = b.Pick(m, 0)
 	var nd *NoDeploymentError
 	if !errors.As(err, &nd) || !strings.Contains(err.Error(), "a/m@primary") || !strings.Contains(err.Error(), "a/m@backup") {
 		t.Fatalf("all open: err = %v", err)
@@ -58,7 +58,7 @@ func TestClientCancellationsDoNotOpenTheBreaker(t *testing.T) {
 	c, m := twoDeployments(t)
 	b := New(c, Options{ConsecutiveFailures: 2, OpenFor: time.Hour})
 	for range 10 {
-		_, done, _ := b.Pick(m)
+		_, _, done, _ := b.Pick(m, 0)
 		done(ErrClientGone)
 	}
 	if s := b.State(m.Deployments[0]); s != gobreaker.StateClosed {
@@ -70,7 +70,7 @@ func TestHalfOpenProbeClosesOnSuccess(t *testing.T) {
 	t.Parallel()
 	c, m := twoDeployments(t)
 	b := New(c, Options{ConsecutiveFailures: 1, OpenFor: 20 * time.Millisecond})
-	_, done, _ := b.Pick(m)
+	_, _, done, _ := b.Pick(m, 0)
 	done(errors.New("boom"))
 	if b.State(m.Deployments[0]) != gobreaker.StateOpen {
 		t.Fatal("not open")
@@ -82,12 +82,12 @@ func TestHalfOpenProbeClosesOnSuccess(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	d, done, err := b.Pick(m)
+	d, _, done, err := b.Pick(m, 0)
 	if err != nil || d.Provider != "primary" {
 		t.Fatalf("half-open probe went to %v, %v", d, err)
 	}
 	// While the probe is out, other requests go to the backup.
-	d2, done2, _ := b.Pick(m)
+	d2, _, done2, _ := b.Pick(m, 0)
 	if d2.Provider != "backup" {
 		t.Fatalf("second request during probe went to %s", d2.Provider)
 	}
@@ -95,5 +95,24 @@ func TestHalfOpenProbeClosesOnSuccess(t *testing.T) {
 	done(nil)
 	if b.State(m.Deployments[0]) != gobreaker.StateClosed {
 		t.Fatal("successful probe did not close the breaker")
+	}
+}
+
+func TestPickSkipsDeploymentsAlreadyTried(t *testing.T) {
+	t.Parallel()
+	c, m := twoDeployments(t)
+	b := New(c, Options{})
+	d, pos, done, err := b.Pick(m, 0)
+	if err != nil || pos != 0 {
+		t.Fatalf("first pick %v at %d: %v", d, pos, err)
+	}
+	done(nil)
+	d, pos, done, err = b.Pick(m, Tried(0).With(0))
+	if err != nil || pos != 1 || d.Provider != "backup" {
+		t.Fatalf("after trying primary: %v at %d: %v", d, pos, err)
+	}
+	done(nil)
+	if _, _, _, err := b.Pick(m, Tried(0).With(0).With(1)); err == nil {
+		t.Fatal("picked a deployment although both were tried")
 	}
 }

@@ -37,33 +37,55 @@ func (s *Server) chat(ctx *fasthttp.RequestCtx) {
 		unknownModel(req.model).write(ctx)
 		return
 	}
-	dep, done, err := s.bal.Pick(model)
-	if err != nil {
-		noProvider(err).write(ctx)
-		return
-	}
 	x := exchange{
-		rt:    &s.routes[dep.Index],
-		dep:   dep,
 		model: model,
-		done:  done,
 		rec: accounting.Record{
-			GenerationID:  accounting.NewGenerationID(start),
-			Time:          start,
-			KeyID:         key.ID,
-			Model:         model.ID,
-			Provider:      dep.Provider,
-			UpstreamModel: dep.UpstreamModel,
-			Streamed:      req.stream,
+			GenerationID: accounting.NewGenerationID(start),
+			Time:         start,
+			KeyID:        key.ID,
+			Model:        model.ID,
+			Streamed:     req.stream,
 		},
 	}
 	if req.stream {
 		chatStreamRequests.Inc()
-		s.forwardStream(ctx, &req, &x)
-		return
+	} else {
+		chatRequests.Inc()
 	}
-	chatRequests.Inc()
-	s.forward(ctx, &req, &x)
+	// Try the model's deployments in order until one answers. A failure is retried on the next
+	// deployment only while nothing has reached the client and the provider is to blame.
+	var tried balancer.Tried
+	var last *upstreamError
+	for {
+		dep, pos, done, err := s.bal.Pick(model, tried)
+		if err != nil {
+			if last != nil {
+				s.answerFailure(ctx, &x, last)
+			} else {
+				noProvider(err).write(ctx)
+			}
+			return
+		}
+		x.attempt(&s.routes[dep.Index], dep, done)
+		var e *upstreamError
+		if req.stream {
+			e = s.forwardStream(ctx, &req, &x)
+		} else {
+			e = s.forward(ctx, &req, &x)
+		}
+		if e == nil {
+			return
+		}
+		x.done(e.breakerErr())
+		if !e.retryable() {
+			s.answerFailure(ctx, &x, e)
+			return
+		}
+		failovers.Inc()
+		x.providerFailed = e.providerFault
+		s.observe(&x)
+		tried, last = tried.With(pos), e
+	}
 }
 
 // exchange is one request's journey to a deployment and back.
@@ -78,6 +100,14 @@ type exchange struct {
 	// not the client, is to blame for a failure. Both feed health statistics.
 	upstreamTTFB   time.Duration
 	providerFailed bool
+	observed       bool // this attempt's outcome has gone to the health tracker
+}
+
+// attempt points x at a deployment for the next try.
+func (x *exchange) attempt(rt *route, dep *catalog.Deployment, done balancer.Done) {
+	x.rt, x.dep, x.done = rt, dep, done
+	x.rec.Provider, x.rec.UpstreamModel = dep.Provider, dep.UpstreamModel
+	x.upstreamTTFB, x.providerFailed, x.observed = 0, false, false
 }
 
 var bearer = []byte("bearer ")
@@ -127,8 +157,9 @@ func equalFoldASCII(a, lower []byte) bool {
 }
 
 // forward relays a non-streaming request and writes the provider's body back with the cost
-// added to its usage object.
-func (s *Server) forward(ctx *fasthttp.RequestCtx, req *chatRequest, x *exchange) {
+// added to its usage object. On failure it writes nothing and returns the error, so the caller
+// may try another deployment.
+func (s *Server) forward(ctx *fasthttp.RequestCtx, req *chatRequest, x *exchange) *upstreamError {
 	up := x.rt.up
 	ureq := fasthttp.AcquireRequest()
 	uresp := fasthttp.AcquireResponse()
@@ -148,18 +179,15 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, req *chatRequest, x *exchange
 	up.metrics.duration.UpdateDuration(upStart)
 	x.upstreamTTFB = time.Since(x.rec.Time)
 	if err != nil {
-		s.fail(ctx, x, upstreamTransportError(up.id, err))
-		return
+		return upstreamTransportError(up.id, err)
 	}
 	if status := uresp.StatusCode(); status != fasthttp.StatusOK {
-		s.fail(ctx, x, upstreamStatusError(up.id, status, uresp.Body(), uresp.Header.Peek(fasthttp.HeaderRetryAfter)))
-		return
+		return upstreamStatusError(up.id, status, uresp.Body(), uresp.Header.Peek(fasthttp.HeaderRetryAfter))
 	}
 	out, ok := addCostToResponse(uresp.SwapBody(nil), x)
 	if !ok {
 		uresp.SwapBody(out)
-		s.fail(ctx, x, upstreamMalformed(up.id))
-		return
+		return upstreamMalformed(up.id)
 	}
 	x.done(nil)
 	ctx.Response.Header.SetContentTypeBytes(contentTypeJSON)
@@ -168,6 +196,7 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, req *chatRequest, x *exchange
 	// the upstream response so both pools stay balanced.
 	uresp.SwapBody(ctx.Response.SwapBody(out))
 	s.account(x, fasthttp.StatusOK)
+	return nil
 }
 
 var headerGenerationID = []byte("X-Generation-Id")
@@ -234,14 +263,27 @@ func splice(b []byte, from, to int, v []byte) []byte {
 	return b
 }
 
-// fail answers a request that reached a provider but did not succeed, and records it.
-func (s *Server) fail(ctx *fasthttp.RequestCtx, x *exchange, e *upstreamError) {
-	x.done(e.breakerErr())
+// answerFailure answers a request whose last attempt failed, and records it. The breaker has
+// already been told.
+func (s *Server) answerFailure(ctx *fasthttp.RequestCtx, x *exchange, e *upstreamError) {
 	x.providerFailed = e.providerFault
 	e.api.write(ctx)
 	ctx.Response.Header.SetBytesKV(headerGenerationID, x.rec.GenerationID.Bytes())
 	x.rec.ErrorCode = e.code
 	s.account(x, e.api.status)
+}
+
+// observe reports the current attempt's outcome to the health tracker, once.
+func (s *Server) observe(x *exchange) {
+	if x.observed {
+		return
+	}
+	x.observed = true
+	o := health.Outcome{OK: !x.providerFailed, TTFB: x.upstreamTTFB, Latency: time.Since(x.rec.Time)}
+	if x.rec.Streamed {
+		o.CompletionTokens = x.usage.Completion // a buffered body has no generation time to divide by
+	}
+	s.health.Observe(x.dep.Index, o, time.Now())
 }
 
 // account finishes the record and hands it to the accounting queue.
@@ -260,11 +302,7 @@ func (s *Server) account(x *exchange, status int) {
 	countUsage(&x.usage, r.Cost)
 	chatDuration.Update(r.Latency.Seconds())
 	if !r.Cancelled {
-		o := health.Outcome{OK: !x.providerFailed, TTFB: x.upstreamTTFB, Latency: r.Latency}
-		if r.Streamed {
-			o.CompletionTokens = r.CompletionTokens // a buffered body has no generation time to divide by
-		}
-		s.health.Observe(x.dep.Index, o, time.Now())
+		s.observe(x)
 	}
 	if !s.records.Enqueue(r) {
 		accountingDrops.Inc()

@@ -34,6 +34,7 @@ var (
 	upstreamErrMalform  = metrics.NewCounter(`arouter_upstream_errors_total{reason="malformed"}`)
 	upstreamErrStream   = metrics.NewCounter(`arouter_upstream_errors_total{reason="stream"}`)
 	errorsOtherStatuses = metrics.NewCounter(`arouter_errors_total{status="other"}`)
+	failovers           = metrics.NewCounter(`arouter_failovers_total`)
 )
 
 // errorCounters holds arouter_errors_total{status=…} for the statuses the gateway answers with.

@@ -17,8 +17,9 @@ import (
 
 // forwardStream sends a streaming request upstream and, once the provider's headers are in,
 // hands the client an sseRelay as the response body. fasthttp then pulls events through
-// sseRelay.Read and writes each as soon as it arrives.
-func (s *Server) forwardStream(ctx *fasthttp.RequestCtx, req *chatRequest, x *exchange) {
+// sseRelay.Read and writes each as soon as it arrives. A failure before the headers writes
+// nothing and is returned, so the caller may try another deployment.
+func (s *Server) forwardStream(ctx *fasthttp.RequestCtx, req *chatRequest, x *exchange) *upstreamError {
 	up := x.rt.up
 	ureq := fasthttp.AcquireRequest()
 	body := bytebufferpool.Get()
@@ -38,23 +39,20 @@ func (s *Server) forwardStream(ctx *fasthttp.RequestCtx, req *chatRequest, x *ex
 	bytebufferpool.Put(body)
 	if err != nil {
 		fasthttp.ReleaseResponse(uresp)
-		s.fail(ctx, x, upstreamTransportError(up.id, err))
-		return
+		return upstreamTransportError(up.id, err)
 	}
 	if status := uresp.StatusCode(); status != fasthttp.StatusOK {
 		errBody, _ := io.ReadAll(io.LimitReader(uresp.BodyStream(), 64<<10))
 		retryAfter := append([]byte(nil), uresp.Header.Peek(fasthttp.HeaderRetryAfter)...)
 		_ = uresp.CloseBodyStream()
 		fasthttp.ReleaseResponse(uresp)
-		s.fail(ctx, x, upstreamStatusError(up.id, status, errBody, retryAfter))
-		return
+		return upstreamStatusError(up.id, status, errBody, retryAfter)
 	}
 	upstreamBody, ok := uresp.BodyStream().(fasthttp.ReadCloserWithError)
 	if !ok { // fasthttp streams every body when StreamBody is set; never bet the process on it
 		_ = uresp.CloseBodyStream()
 		fasthttp.ReleaseResponse(uresp)
-		s.fail(ctx, x, upstreamMalformed(up.id))
-		return
+		return upstreamMalformed(up.id)
 	}
 	// Headers arrived: that is the provider's success as far as its breaker is concerned.
 	x.done(nil)
@@ -79,6 +77,7 @@ func (s *Server) forwardStream(ctx *fasthttp.RequestCtx, req *chatRequest, x *ex
 	ctx.SetBodyStream(r, -1)
 	r.keepAlive.Reset(r.keepAliveEvery)
 	go r.pump()
+	return nil
 }
 
 // sseRelay is the response body of one streamed request. fasthttp owns it from SetBodyStream

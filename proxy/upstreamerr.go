@@ -20,6 +20,10 @@ type upstreamError struct {
 
 var errProviderFault = errors.New("provider failure")
 
+// retryable says whether another deployment may be tried: the provider failed or limited us,
+// and the request itself was fine.
+func (e *upstreamError) retryable() bool { return e.providerFault || e.api.status == 429 }
+
 func (e *upstreamError) breakerErr() error {
 	if e.providerFault {
 		return errProviderFault
