@@ -104,4 +104,3 @@ func TestFailoverToTheNextDeployment(t *testing.T) {
 		})
 	}
 }
-
