@@ -34,6 +34,7 @@ type Writer struct {
 	opts    Options
 	log     *zap.Logger
 	queue   chan Record
+	kick    chan struct{} // a batch is ready; lets Enqueue wake the writer once per batch
 	stop    chan struct{}
 	done    chan struct{}
 	closing atomic.Bool
@@ -67,6 +68,7 @@ func NewWriter(sink Sink, opts Options) *Writer {
 		opts:  opts,
 		log:   log,
 		queue: make(chan Record, opts.QueueSize),
+		kick:  make(chan struct{}, 1),
 		stop:  make(chan struct{}),
 		done:  make(chan struct{}),
 	}
@@ -84,6 +86,15 @@ func (w *Writer) Enqueue(r *Record) bool {
 	select {
 	case w.queue <- *r:
 		enqueued.Inc()
+		// The writer sleeps until a batch is ready or the flush interval passes, instead of
+		// waking for every record: a goroutine wake-up per request is a measurable share of
+		// a proxy's CPU.
+		if len(w.queue) >= w.opts.BatchSize {
+			select {
+			case w.kick <- struct{}{}:
+			default:
+			}
+		}
 		return true
 	default:
 		droppedQueueFull.Inc()
@@ -131,23 +142,28 @@ func (w *Writer) run() {
 			flush()
 		}
 	}
+	// drain writes everything queued now, in batches.
+	drain := func() {
+		for {
+			select {
+			case r := <-w.queue:
+				add(r)
+			default:
+				flush()
+				return
+			}
+		}
+	}
 	for {
 		select {
-		case r := <-w.queue:
-			add(r)
+		case <-w.kick:
+			drain()
 		case <-ticker.C:
-			flush()
+			drain()
 		case <-w.stop:
-			// Nothing new can arrive (see Close): drain what is queued, then stop.
-			for {
-				select {
-				case r := <-w.queue:
-					add(r)
-				default:
-					flush()
-					return
-				}
-			}
+			// Nothing new can arrive (see Close): write what is queued, then stop.
+			drain()
+			return
 		}
 	}
 }
