@@ -83,6 +83,9 @@ func (c *chatContent) UnmarshalJSON(b []byte) error {
 	return errContentType
 }
 
+// errContentType carries OpenAI's exact client-facing wording, capital and full stop included.
+//
+//lint:ignore ST1005 the mock must reproduce OpenAI's message verbatim
 var errContentType = errors.New("Invalid type for 'messages.content': expected a string or an array of content parts.")
 
 func (c *chatContent) size() (n int) {

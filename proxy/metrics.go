@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"strconv"
-	"time"
 
 	"github.com/VictoriaMetrics/metrics"
 
@@ -75,5 +74,3 @@ func newUpstreamMetrics(set *metrics.Set, provider string) upstreamMetrics {
 		requests: set.NewCounter(`arouter_upstream_requests_total{provider="` + provider + `"}`),
 	}
 }
-
-func since(t time.Time) float64 { return time.Since(t).Seconds() }

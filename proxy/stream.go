@@ -235,8 +235,6 @@ func eventEnd(b []byte) int {
 var (
 	dataPrefix = []byte("data:")
 	doneData   = []byte("[DONE]")
-	usageKey   = []byte(`"usage"`)
-	errorKey   = []byte(`"error"`)
 )
 
 // relayEvent copies one event to out. The usage event gets its cost; everything else passes

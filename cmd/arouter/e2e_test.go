@@ -379,6 +379,9 @@ func TestModelsHealthReadyAndMetrics(t *testing.T) {
 		t.Fatalf("readyz %d %s", status, body)
 	}
 	status, body = get("/metrics")
+	if status != 200 {
+		t.Fatalf("metrics status %d", status)
+	}
 	for _, want := range []string{`arouter_chat_requests_total{stream="false"}`, `arouter_chat_duration_seconds_bucket{le=`,
 		`arouter_upstream_header_seconds_bucket{provider="upstream",le=`, `arouter_tokens_total{kind="completion"}`,
 		`arouter_accounting_queue_depth`, `arouter_streams_in_flight`, `arouter_deployment_availability{deployment="openai/gpt-4o-mini@upstream",window="5m"}`, `arouter_cost_usd_total`, `arouter_breaker_state{deployment="openai/gpt-4o-mini@upstream"}`} {
