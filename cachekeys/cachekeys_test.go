@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -146,21 +148,52 @@ func TestStoreOutageKeepsServingCachedKeys(t *testing.T) {
 	}
 }
 
+// gatedLoader holds every load until released, counting how many started.
+type gatedLoader struct {
+	key     *apikey.Key
+	entered atomic.Int64
+	first   chan struct{}
+	gate    chan struct{}
+}
+
+func (g *gatedLoader) LoadKey(context.Context, apikey.Hash) (*apikey.Key, error) {
+	if g.entered.Add(1) == 1 {
+		close(g.first)
+	}
+	<-g.gate
+	return g.key, nil
+}
+
+// TestConcurrentMissesShareOneLoad holds the first store read open while 31 more lookups of the
+// same new key arrive: none of them may start a second read. (The assertion cannot fail
+// spuriously: while the first read is open, any second read would be a dedup failure.)
 func TestConcurrentMissesShareOneLoad(t *testing.T) {
 	t.Parallel()
-	c, _, h := newTestCache(t, Options{})
+	h := apikey.HashToken([]byte("sk-ar-v1-burst"))
+	loader := &gatedLoader{key: &apikey.Key{ID: 3, Hash: h}, first: make(chan struct{}), gate: make(chan struct{})}
+	c, err := New(loader, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
 	var wg sync.WaitGroup
-	for range 32 {
-		wg.Go(func() {
-			if _, err := c.Lookup(context.Background(), h, time.Now()); err != nil {
-				t.Error(err)
-			}
-		})
+	lookup := func() {
+		if k, err := c.Lookup(context.Background(), h, time.Now()); err != nil || k.ID != 3 {
+			t.Errorf("lookup: %v, %v", k, err)
+		}
 	}
+	wg.Go(lookup)
+	<-loader.first
+	var started sync.WaitGroup
+	for range 31 {
+		started.Add(1)
+		wg.Go(func() { started.Done(); lookup() })
+	}
+	started.Wait()
+	runtime.Gosched()
+	if n := loader.entered.Load(); n != 1 {
+		t.Fatalf("%d store reads started while the first was still open", n)
+	}
+	close(loader.gate)
 	wg.Wait()
-	// singleflight merges concurrent loads; ristretto may still drop the first Set, so allow a
-	// few loads but not one per request.
-	if n := c.Loads(); n > 8 {
-		t.Fatalf("%d store reads for 32 concurrent requests of one key", n)
-	}
 }
