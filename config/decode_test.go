@@ -7,11 +7,7 @@ import (
 
 func TestDecodeErrors(t *testing.T) {
 	t.Parallel()
-	cases := []struct {
-		name string
-		yaml string
-		want []string
-	}{
+	cases := []errorCase{
 		{"unknown top-level field", "lisen: ':80'\n" + minimal,
 			[]string{`test.yaml:1: lisen: unknown field "lisen"; did you mean "listen"?`, "valid fields here: listen, log_level"}},
 		{"unknown provider field", "providers:\n  - id: x\n    kind: openai\n    bse_url: http://h\nmodels: []\n",
@@ -51,20 +47,7 @@ func TestDecodeErrors(t *testing.T) {
 		{"bad indentation", "providers:\n  - id: x\n   kind: mock\n", []string{"test.yaml:1: invalid YAML: did not find expected"}},
 		{"two documents", minimal + "---\nlisten: ':1'\n", []string{"a second YAML document"}},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			_, err := parse([]byte(tc.yaml), "test.yaml", noEnv)
-			if err == nil {
-				t.Fatalf("no error for:\n%s", tc.yaml)
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error does not contain %q:\n%v", w, err)
-				}
-			}
-		})
-	}
+	checkErrorCases(t, cases)
 }
 
 func TestDecodeErrorsReportedTogether(t *testing.T) {

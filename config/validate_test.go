@@ -17,11 +17,7 @@ func withProvider(provider, id string) string {
 
 func TestValidationErrors(t *testing.T) {
 	t.Parallel()
-	cases := []struct {
-		name string
-		yaml string
-		want []string // substrings of the error
-	}{
+	cases := []errorCase{
 		{"listen not host:port", "listen: localhost\n" + minimal, []string{"test.yaml: listen: ", `"localhost" is not host:port`}},
 		{"listen bad port", "listen: localhost:http\n" + minimal, []string{"listen: port \"http\"", "0 to 65535"}},
 		{"listen port too big", "listen: :70000\n" + minimal, []string{"listen: port \"70000\""}},
@@ -94,25 +90,7 @@ models:
 `, []string{`test.yaml: models[2].deployments[0].provider: unknown provider "opena" (defined providers: mock, openai)`}},
 		{"deployment model missing", withModel("{id: a/b, pricing: {prompt: 1, completion: 1}, deployments: [{provider: mock}]}"), []string{"models[0].deployments[0].model: required"}},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			_, err := parse([]byte(tc.yaml), "test.yaml", noEnv)
-			if err == nil {
-				t.Fatalf("no error for:\n%s", tc.yaml)
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error does not contain %q:\n%v", w, err)
-				}
-			}
-			for _, line := range strings.Split(err.Error(), "\n") {
-				if !strings.HasPrefix(line, "test.yaml") {
-					t.Errorf("error line does not name the source: %q", line)
-				}
-			}
-		})
-	}
+	checkErrorCases(t, cases)
 }
 
 func TestValidValues(t *testing.T) {
