@@ -83,7 +83,7 @@ func (s *Server) chat(ctx *fasthttp.RequestCtx) {
 		}
 		failovers.Inc()
 		x.providerFailed = e.providerFault
-		s.observe(&x)
+		s.observe(&x, time.Now())
 		tried, last = tried.With(pos), e
 	}
 }
@@ -147,9 +147,14 @@ func (s *Server) authenticate(ctx *fasthttp.RequestCtx, now time.Time) (*apikey.
 	}
 }
 
+// equalFoldASCII compares a with a lower-case ASCII string, ignoring the case of letters only.
 func equalFoldASCII(a, lower []byte) bool {
 	for i := range lower {
-		if a[i]|0x20 != lower[i] && !(a[i] == ' ' && lower[i] == ' ') {
+		c := a[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
 			return false
 		}
 	}
@@ -274,23 +279,24 @@ func (s *Server) answerFailure(ctx *fasthttp.RequestCtx, x *exchange, e *upstrea
 }
 
 // observe reports the current attempt's outcome to the health tracker, once.
-func (s *Server) observe(x *exchange) {
+func (s *Server) observe(x *exchange, now time.Time) {
 	if x.observed {
 		return
 	}
 	x.observed = true
-	o := health.Outcome{OK: !x.providerFailed, TTFB: x.upstreamTTFB, Latency: time.Since(x.rec.Time)}
+	o := health.Outcome{OK: !x.providerFailed, TTFB: x.upstreamTTFB, Latency: now.Sub(x.rec.Time)}
 	if x.rec.Streamed {
 		o.CompletionTokens = x.usage.Completion // a buffered body has no generation time to divide by
 	}
-	s.health.Observe(x.dep.Index, o, time.Now())
+	s.health.Observe(x.dep.Index, o, now)
 }
 
 // account finishes the record and hands it to the accounting queue.
 func (s *Server) account(x *exchange, status int) {
+	now := time.Now()
 	r := &x.rec
 	r.Status = status
-	r.Latency = time.Since(r.Time)
+	r.Latency = now.Sub(r.Time)
 	if r.TTFB == 0 {
 		r.TTFB = r.Latency
 	}
@@ -302,7 +308,7 @@ func (s *Server) account(x *exchange, status int) {
 	countUsage(&x.usage, r.Cost)
 	chatDuration.Update(r.Latency.Seconds())
 	if !r.Cancelled {
-		s.observe(x)
+		s.observe(x, now)
 	}
 	if !s.records.Enqueue(r) {
 		accountingDrops.Inc()

@@ -209,3 +209,12 @@ func TestPerTokenPrices(t *testing.T) {
 }
 
 func catalogPrice(p int64) money.PricePerMillion { return money.PricePerMillion(p) }
+
+func TestBearerPrefixIgnoresLetterCaseOnly(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]bool{"bearer ": true, "Bearer ": true, "BEARER ": true, "Bearer\x00": false, "bearer\t": false, "Basic  ": false} {
+		if got := equalFoldASCII([]byte(in), bearer); got != want {
+			t.Errorf("%q: %v, want %v", in, got, want)
+		}
+	}
+}

@@ -41,7 +41,7 @@ type testGateway struct {
 const gatewayYAML = `
 listen: 127.0.0.1:0
 store: {sqlite: "%s/arouter.db"}
-server: {max_request_body: 64KiB, shutdown_timeout: 10s}
+server: {max_request_body: 64KiB, shutdown_timeout: 10s, read_timeout: 1s}
 keys: {refresh_after: 50ms}
 accounting: {flush_interval: 10ms}
 streaming: {keepalive_interval: %s}
@@ -102,11 +102,16 @@ func startGateway(t *testing.T, o gatewayOpts) *testGateway {
 
 // newKey stores a key the way `arouter keys create` does and returns its token.
 func (tg *testGateway) newKey(name string, disabled bool) string {
+	return tg.newKeyExpiring(name, disabled, time.Time{})
+}
+
+// newKeyExpiring is newKey with an expiry time (zero for none).
+func (tg *testGateway) newKeyExpiring(name string, disabled bool, expires time.Time) string {
 	tok, err := apikey.Generate()
 	if err != nil {
 		tg.t.Fatal(err)
 	}
-	k := &apikey.Key{Hash: apikey.HashToken([]byte(tok)), Name: name, Label: apikey.Label(tok), Disabled: disabled, CreatedAt: time.Now()}
+	k := &apikey.Key{Hash: apikey.HashToken([]byte(tok)), Name: name, Label: apikey.Label(tok), Disabled: disabled, CreatedAt: time.Now(), ExpiresAt: expires}
 	if err := tg.g.store.InsertKey(context.Background(), k); err != nil {
 		tg.t.Fatal(err)
 	}

@@ -168,6 +168,7 @@ func TestBadRequestsGetClearErrorsInOurShape(t *testing.T) {
 	t.Parallel()
 	tg := startGateway(t, gatewayOpts{})
 	disabled := tg.newKey("off", true)
+	expired := tg.newKeyExpiring("old", false, time.Now().Add(-time.Minute))
 	do := func(method, path, body string, header ...string) *http.Response {
 		req, _ := http.NewRequest(method, tg.url+path, strings.NewReader(body))
 		for i := 0; i+1 < len(header); i += 2 {
@@ -191,6 +192,7 @@ func TestBadRequestsGetClearErrorsInOurShape(t *testing.T) {
 		{"unknown key", do("POST", "/v1/chat/completions", chatBody, "Authorization", "Bearer sk-ar-v1-"+strings.Repeat("0", 64)), 401, "invalid API key"},
 		{"garbage key", do("POST", "/v1/chat/completions", chatBody, "Authorization", "Bearer hunter2"), 401, "invalid API key"},
 		{"disabled key", do("POST", "/v1/chat/completions", chatBody, "Authorization", "Bearer "+disabled), 401, "disabled"},
+		{"expired key", do("POST", "/v1/chat/completions", chatBody, "Authorization", "Bearer "+expired), 401, "expired"},
 		{"malformed JSON", do("POST", "/v1/chat/completions", `{"model":`, "Authorization", auth), 400, "not valid JSON"},
 		{"missing model", do("POST", "/v1/chat/completions", `{"messages":[]}`, "Authorization", auth), 400, `"model" is required`},
 		{"unknown model", do("POST", "/v1/chat/completions", `{"model":"nope/x","messages":[]}`, "Authorization", auth), 404, "nope/x"},
@@ -457,5 +459,34 @@ func TestStoreOutage(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 503 {
 		t.Fatalf("/readyz = %d during a store outage", resp.StatusCode)
+	}
+}
+
+// TestSlowClientIsCut: a client that announces a body and never finishes it is answered 408 in
+// the gateway's error shape once server.read_timeout (1s here) passes, and the connection closes.
+func TestSlowClientIsCut(t *testing.T) {
+	t.Parallel()
+	tg := startGateway(t, gatewayOpts{})
+	conn, err := net.Dial("tcp", strings.TrimPrefix(tg.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_, err = io.WriteString(conn, "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "+tg.key+
+		"\r\nContent-Length: 1000\r\n\r\n{\"model\":")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no answer to a stalled request: %v", err)
+	}
+	status, msg, _ := apiErr(t, resp)
+	if status != 408 || !strings.Contains(msg, "not received in time") {
+		t.Fatalf("%d %q", status, msg)
+	}
+	if n := tg.mock.Stats().Requests; n != 0 {
+		t.Fatalf("a partial request reached the provider")
 	}
 }
