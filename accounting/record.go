@@ -15,6 +15,8 @@ type Record struct {
 	GenerationID GenerationID
 	Time         time.Time // when the gateway received the request
 	KeyID        int64
+	OrgID        int64 // the context whose credits paid
+	BudgetID     int64 // the key's spend counter (see apikey.Key.BudgetID)
 
 	Model         string // public model id, e.g. "openai/gpt-4o-mini"
 	Provider      string // provider id from the configuration

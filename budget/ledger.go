@@ -1,0 +1,263 @@
+// Package budget decides, on every request, whether a key may spend: its limit for the current
+// period and its context's credit pool, held in memory so that admission never waits on a
+// store. Records written by the accounting pipeline are the durable copy; a restart rebuilds
+// the ledger from them (Restore).
+//
+// Admission reserves an estimate of the request's cost before it is forwarded, and settles it
+// to the true cost when usage arrives. A request is admitted while the part of the budget that
+// is neither spent nor reserved is positive, so concurrent requests see each other's
+// reservations: however many arrive at once against a nearly exhausted budget, the spend can
+// exceed the budget only by what the last admitted request cost beyond what was left.
+package budget
+
+import (
+	"sync"
+	"time"
+
+	"github.com/arouter/arouter/apikey"
+	"github.com/arouter/arouter/money"
+)
+
+// Ledger is safe for concurrent use. Its zero value is not usable; call New.
+type Ledger struct {
+	mu   sync.RWMutex
+	keys map[int64]*keyAccount // by apikey.Key.BudgetID
+	orgs map[int64]*pool       // by context (organization) id
+	// requireCredits refuses requests from a context without credits left. Without it only
+	// key limits apply, for gateways that do not meter teams.
+	requireCredits bool
+}
+
+// Options configure a Ledger.
+type Options struct {
+	// RequireCredits makes every context need credits left to send requests.
+	RequireCredits bool
+}
+
+// New returns an empty ledger.
+func New(o Options) *Ledger {
+	return &Ledger{keys: map[int64]*keyAccount{}, orgs: map[int64]*pool{}, requireCredits: o.RequireCredits}
+}
+
+// keyAccount is one key budget: its spend per period and what is reserved by requests in
+// flight.
+type keyAccount struct {
+	mu       sync.Mutex
+	total    money.Nanos
+	periods  [3]periodSpend // Daily, Weekly, Monthly
+	reserved money.Nanos
+}
+
+// periodSpend is the spend of the calendar period that started at start and ends at end.
+type periodSpend struct {
+	start, end time.Time
+	spent      money.Nanos
+}
+
+// pool is one context's credits.
+type pool struct {
+	mu                      sync.Mutex
+	credits, used, reserved money.Nanos
+}
+
+// Reason says which budget refused a request.
+type Reason uint8
+
+const (
+	Admitted  Reason = iota
+	KeyLimit         // the key's limit for its current period is used up
+	NoCredits        // the context's credit pool is used up
+)
+
+// Refusal describes a refused request, for the 402 answer. Reason is Admitted when the request
+// may go ahead.
+type Refusal struct {
+	Reason Reason
+	Limit  money.Nanos // the key limit, or the context's credits
+	Used   money.Nanos // spent plus reserved by requests in flight
+	Reset  apikey.Period
+	// ResetsAt is when a periodic key limit starts again (zero for NoReset or NoCredits).
+	ResetsAt time.Time
+}
+
+// Reservation is budget held for one request until Settle. The zero value settles nothing.
+type Reservation struct {
+	key    *keyAccount
+	pool   *pool
+	amount money.Nanos
+}
+
+// Reserve admits a request by k costing up to estimate, or says why not. It does not allocate
+// once the key's budget and context have been seen.
+func (l *Ledger) Reserve(k *apikey.Key, estimate money.Nanos, now time.Time) (Reservation, Refusal) {
+	ka, p := l.account(k.BudgetID), l.pool(k.OrgID)
+	// Lock order: key account, then pool.
+	ka.mu.Lock()
+	defer ka.mu.Unlock()
+	ka.roll(now)
+	if k.HasLimit {
+		spent := ka.spent(k.LimitReset)
+		if used := spent + ka.reserved; k.Limit-used <= 0 {
+			r := Refusal{Reason: KeyLimit, Limit: k.Limit, Used: used, Reset: k.LimitReset}
+			if k.LimitReset != apikey.NoReset {
+				r.ResetsAt = ka.periods[k.LimitReset-1].end
+			}
+			return Reservation{}, r
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if l.requireCredits {
+		if used := p.used + p.reserved; p.credits-used <= 0 {
+			return Reservation{}, Refusal{Reason: NoCredits, Limit: p.credits, Used: used}
+		}
+	}
+	ka.reserved += estimate
+	p.reserved += estimate
+	return Reservation{key: ka, pool: p, amount: estimate}, Refusal{}
+}
+
+// Settle releases r and charges cost, the request's true price (0 for a request that failed
+// without usage). Call it exactly once per admitted request.
+func (l *Ledger) Settle(r Reservation, cost money.Nanos, now time.Time) {
+	if r.key == nil {
+		return
+	}
+	r.key.mu.Lock()
+	r.key.roll(now)
+	r.key.reserved -= r.amount
+	r.key.total += cost
+	for i := range r.key.periods {
+		r.key.periods[i].spent += cost
+	}
+	r.key.mu.Unlock()
+
+	r.pool.mu.Lock()
+	r.pool.reserved -= r.amount
+	r.pool.used += cost
+	r.pool.mu.Unlock()
+}
+
+// AddCredits adds amount to a context's pool (after it was stored).
+func (l *Ledger) AddCredits(orgID int64, amount money.Nanos) {
+	p := l.pool(orgID)
+	p.mu.Lock()
+	p.credits += amount
+	p.mu.Unlock()
+}
+
+// Balance returns a context's credits and spend so far; Used includes reservations of
+// requests in flight.
+func (l *Ledger) Balance(orgID int64) OrgBalance {
+	p := l.pool(orgID)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return OrgBalance{Credits: p.credits, Used: p.used + p.reserved}
+}
+
+// KeyUsage returns a key budget's settled spend in total and in the periods containing now.
+func (l *Ledger) KeyUsage(budgetID int64, now time.Time) KeySpend {
+	ka := l.account(budgetID)
+	ka.mu.Lock()
+	defer ka.mu.Unlock()
+	ka.roll(now)
+	return KeySpend{Total: ka.total, Day: ka.periods[0].spent, Week: ka.periods[1].spent, Month: ka.periods[2].spent}
+}
+
+// Remaining returns what k may still spend in its current period, or false when k has no
+// limit. Reservations of requests in flight count as spent.
+func (l *Ledger) Remaining(k *apikey.Key, now time.Time) (money.Nanos, bool) {
+	if !k.HasLimit {
+		return 0, false
+	}
+	ka := l.account(k.BudgetID)
+	ka.mu.Lock()
+	defer ka.mu.Unlock()
+	ka.roll(now)
+	return max(k.Limit-ka.spent(k.LimitReset)-ka.reserved, 0), true
+}
+
+// Restore loads durable state. Call it before serving; it replaces what the ledger holds
+// for the budgets and contexts in s, and keeps reservations of requests in flight.
+func (l *Ledger) Restore(s Snapshot) {
+	for id, ks := range s.Keys {
+		ka := l.account(id)
+		ka.mu.Lock()
+		ka.total = ks.Total
+		for i, spent := range [3]money.Nanos{ks.Day, ks.Week, ks.Month} {
+			ka.periods[i] = periodAt(apikey.Period(i+1), s.At)
+			ka.periods[i].spent = spent
+		}
+		ka.mu.Unlock()
+	}
+	for id, b := range s.Orgs {
+		p := l.pool(id)
+		p.mu.Lock()
+		p.credits, p.used = b.Credits, b.Used
+		p.mu.Unlock()
+	}
+}
+
+func (l *Ledger) account(id int64) *keyAccount {
+	l.mu.RLock()
+	ka := l.keys[id]
+	l.mu.RUnlock()
+	if ka != nil {
+		return ka
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if ka = l.keys[id]; ka == nil {
+		ka = &keyAccount{}
+		l.keys[id] = ka
+	}
+	return ka
+}
+
+func (l *Ledger) pool(id int64) *pool {
+	l.mu.RLock()
+	p := l.orgs[id]
+	l.mu.RUnlock()
+	if p != nil {
+		return p
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if p = l.orgs[id]; p == nil {
+		p = &pool{}
+		l.orgs[id] = p
+	}
+	return p
+}
+
+// spent returns the settled spend that a limit with reset period r is measured against.
+func (ka *keyAccount) spent(r apikey.Period) money.Nanos {
+	if r == apikey.NoReset {
+		return ka.total
+	}
+	return ka.periods[r-1].spent
+}
+
+// roll starts new periods for those that ended before now.
+func (ka *keyAccount) roll(now time.Time) {
+	for i := range ka.periods {
+		if ps := &ka.periods[i]; !now.Before(ps.end) {
+			*ps = periodAt(apikey.Period(i+1), now)
+		}
+	}
+}
+
+// periodAt returns the empty period p that contains t.
+func periodAt(p apikey.Period, t time.Time) periodSpend {
+	start := p.Start(t)
+	var end time.Time
+	switch p {
+	case apikey.Daily:
+		end = start.AddDate(0, 0, 1)
+	case apikey.Weekly:
+		end = start.AddDate(0, 0, 7)
+	default:
+		end = start.AddDate(0, 1, 0)
+	}
+	return periodSpend{start: start, end: end}
+}

@@ -1,0 +1,22 @@
+package budget
+
+import (
+	"testing"
+	"time"
+
+	"github.com/arouter/arouter/apikey"
+)
+
+func BenchmarkReserveSettle(b *testing.B) {
+	l := New(Options{RequireCredits: true})
+	l.AddCredits(7, 1<<60)
+	k := limited(1<<60, apikey.Monthly)
+	now := time.Now()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			r, _ := l.Reserve(k, 1000, now)
+			l.Settle(r, 900, now)
+		}
+	})
+}
