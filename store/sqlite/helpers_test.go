@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 
 	"github.com/arouter/arouter/accounting"
 	"github.com/arouter/arouter/apikey"
 	"github.com/arouter/arouter/money"
+	"github.com/arouter/arouter/tenancy"
 )
 
 // openTest opens a fresh store in the test's own temporary directory.
@@ -32,7 +34,9 @@ func openAt(t testing.TB, path string) *Store {
 	return s
 }
 
-// testKey returns a key whose every field is set, with times at the stored precision.
+// testKey returns a key with times at the stored precision and, for odd i, a limit, a reset
+// period, a models restriction and IncludeBYOKInLimit. OrgID, CreatorID and BudgetID are left
+// for the test to set.
 func testKey(i int, expires bool) *apikey.Key {
 	token := fmt.Sprintf("%s%064d", apikey.Prefix, i)
 	k := &apikey.Key{
@@ -41,11 +45,71 @@ func testKey(i int, expires bool) *apikey.Key {
 		Label:     apikey.Label(token),
 		Disabled:  i%3 == 2,
 		CreatedAt: time.UnixMilli(1_700_000_000_000 + int64(i)).UTC(),
+		UpdatedAt: time.UnixMilli(1_700_000_000_500 + int64(i)).UTC(),
 	}
 	if expires {
 		k.ExpiresAt = time.UnixMilli(1_800_000_000_123 + int64(i)).UTC()
 	}
+	if i%2 == 1 {
+		k.Limit, k.HasLimit = money.Nanos(1_000_000_000*int64(i)+7), true
+		k.LimitReset = apikey.Period(i / 2 % 4)
+		k.AllowedModels = []string{"anthropic/*", fmt.Sprintf("openai/gpt-%d", i)}
+		k.IncludeBYOKInLimit = true
+	}
 	return k
+}
+
+// checkKey fails the test unless got equals want field by field.
+func checkKey(t testing.TB, what string, got, want *apikey.Key) {
+	t.Helper()
+	if got == nil || want == nil {
+		if got != want {
+			t.Errorf("%s:\n got %+v\nwant %+v", what, got, want)
+		}
+		return
+	}
+	if !reflect.DeepEqual(*got, *want) {
+		t.Errorf("%s:\n got %+v\nwant %+v", what, *got, *want)
+	}
+}
+
+// newUser stores a user called name, with email name@example.com.
+func newUser(t testing.TB, s *Store, name string) *tenancy.User {
+	t.Helper()
+	u := &tenancy.User{Email: name + "@example.com", Name: name}
+	if err := s.CreateUser(context.Background(), u); err != nil {
+		t.Fatalf("CreateUser(%s): %v", name, err)
+	}
+	return u
+}
+
+// newOrg stores an organization called name with admin as its admin.
+func newOrg(t testing.TB, s *Store, name string, admin int64) *tenancy.Org {
+	t.Helper()
+	o := &tenancy.Org{Name: name}
+	if err := s.CreateOrg(context.Background(), o, admin); err != nil {
+		t.Fatalf("CreateOrg(%s): %v", name, err)
+	}
+	return o
+}
+
+// newOrgKey stores an enabled, unrestricted key number i in orgID, created by creatorID.
+func newOrgKey(t testing.TB, s *Store, i int, orgID, creatorID int64) *apikey.Key {
+	t.Helper()
+	k := testKey(i, false)
+	k.Disabled = false
+	k.OrgID, k.CreatorID = orgID, creatorID
+	if err := s.InsertKey(context.Background(), k); err != nil {
+		t.Fatalf("InsertKey %d: %v", i, err)
+	}
+	return k
+}
+
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 // testRecords returns n records with distinct generation ids and every field set, with times
@@ -59,6 +123,8 @@ func testRecords(n int) []accounting.Record {
 			GenerationID:     accounting.NewGenerationID(ts),
 			Time:             ts,
 			KeyID:            int64(i%7 + 1),
+			OrgID:            int64(i%3 + 1),
+			BudgetID:         int64(i%7 + 1),
 			Model:            "openai/gpt-4o-mini",
 			Provider:         "openai",
 			UpstreamModel:    "gpt-4o-mini-2024-07-18",

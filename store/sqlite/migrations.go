@@ -50,6 +50,128 @@ var migrations = []string{
 	CREATE INDEX usage_records_created_at ON usage_records (created_at);
 	CREATE INDEX usage_records_key_created_at ON usage_records (key_id, created_at);
 	CREATE INDEX usage_records_model_created_at ON usage_records (model, created_at);`,
+
+	// 3: users, organizations, memberships, management keys and credit grants; who owns an
+	// inference key, its spend limit and model restrictions, and soft deletion (a deleted key
+	// keeps its row so that its usage records keep naming it); which context and key budget
+	// each usage record charged; and usage_daily, a daily roll-up that start-up and activity
+	// queries read instead of scanning every record.
+	//
+	// Existing keys become their own budget and belong to context 0 until AssignOrphanKeys
+	// moves them. Existing usage records keep budget_id 0 (rewriting every record would make
+	// the upgrade as slow as the table is large); their budget is their key, which is what the
+	// roll-up backfill records.
+	//
+	// usage_daily is maintained by a trigger, so it can never disagree with usage_records: a
+	// record skipped by WriteUsage's ON CONFLICT DO NOTHING fires no trigger, so a replayed
+	// batch adds nothing. Its key includes org_id and budget_id, so a row never mixes spend
+	// charged to different contexts or budgets (a key moved by AssignOrphanKeys during a day
+	// gets a second row for that day instead of carrying its old context's attribution).
+	`CREATE TABLE orgs (
+		id         INTEGER PRIMARY KEY,
+		name       TEXT    NOT NULL,
+		personal   INTEGER NOT NULL DEFAULT 0,
+		created_at INTEGER NOT NULL
+	) STRICT;
+	CREATE TABLE users (
+		id              INTEGER PRIMARY KEY,
+		email           TEXT    NOT NULL COLLATE NOCASE UNIQUE,
+		name            TEXT    NOT NULL,
+		instance_admin  INTEGER NOT NULL DEFAULT 0,
+		personal_org_id INTEGER NOT NULL REFERENCES orgs (id),
+		created_at      INTEGER NOT NULL
+	) STRICT;
+	-- At most one instance admin, even when two processes bootstrap a fresh store at once.
+	CREATE UNIQUE INDEX users_instance_admin ON users (instance_admin) WHERE instance_admin = 1;
+	CREATE TABLE memberships (
+		org_id     INTEGER NOT NULL REFERENCES orgs (id),
+		user_id    INTEGER NOT NULL REFERENCES users (id),
+		role       TEXT    NOT NULL CHECK (role IN ('admin', 'member')),
+		created_at INTEGER NOT NULL,
+		PRIMARY KEY (org_id, user_id)
+	) STRICT, WITHOUT ROWID;
+	CREATE INDEX memberships_user_id ON memberships (user_id);
+	CREATE TABLE management_keys (
+		id         INTEGER PRIMARY KEY,
+		hash       BLOB    NOT NULL UNIQUE CHECK (length(hash) = 32),
+		name       TEXT    NOT NULL,
+		label      TEXT    NOT NULL,
+		user_id    INTEGER NOT NULL REFERENCES users (id),
+		org_id     INTEGER NOT NULL REFERENCES orgs (id),
+		created_at INTEGER NOT NULL,
+		deleted_at INTEGER NULL
+	) STRICT;
+	CREATE INDEX management_keys_org_user ON management_keys (org_id, user_id);
+	CREATE TABLE credit_grants (
+		id           INTEGER PRIMARY KEY,
+		org_id       INTEGER NOT NULL REFERENCES orgs (id),
+		amount_nanos INTEGER NOT NULL,
+		user_id      INTEGER NOT NULL,
+		created_at   INTEGER NOT NULL
+	) STRICT;
+	CREATE INDEX credit_grants_org_id ON credit_grants (org_id);
+
+	ALTER TABLE api_keys ADD COLUMN org_id INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE api_keys ADD COLUMN creator_id INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE api_keys ADD COLUMN budget_id INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE api_keys ADD COLUMN limit_nanos INTEGER NULL; -- NULL: no limit
+	ALTER TABLE api_keys ADD COLUMN limit_reset TEXT NOT NULL DEFAULT ''
+		CHECK (limit_reset IN ('', 'daily', 'weekly', 'monthly'));
+	ALTER TABLE api_keys ADD COLUMN allowed_models TEXT NOT NULL DEFAULT '[]'
+		CHECK (json_valid(allowed_models) AND json_type(allowed_models) = 'array');
+	ALTER TABLE api_keys ADD COLUMN include_byok_in_limit INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE api_keys ADD COLUMN updated_at INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE api_keys ADD COLUMN deleted_at INTEGER NULL;
+	UPDATE api_keys SET budget_id = id, updated_at = created_at;
+	CREATE INDEX api_keys_org_id ON api_keys (org_id, id);
+	CREATE INDEX api_keys_budget_id ON api_keys (budget_id);
+
+	ALTER TABLE usage_records ADD COLUMN org_id INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE usage_records ADD COLUMN budget_id INTEGER NOT NULL DEFAULT 0;
+
+	-- day is the unix day number, UTC: created_at (microseconds) / 86400000000.
+	CREATE TABLE usage_daily (
+		day                INTEGER NOT NULL,
+		key_id             INTEGER NOT NULL,
+		model              TEXT    NOT NULL,
+		provider           TEXT    NOT NULL,
+		org_id             INTEGER NOT NULL,
+		budget_id          INTEGER NOT NULL,
+		requests           INTEGER NOT NULL,
+		prompt_tokens      INTEGER NOT NULL,
+		completion_tokens  INTEGER NOT NULL,
+		reasoning_tokens   INTEGER NOT NULL,
+		cached_tokens      INTEGER NOT NULL,
+		cache_write_tokens INTEGER NOT NULL,
+		cost_nanos         INTEGER NOT NULL,
+		PRIMARY KEY (day, key_id, model, provider, org_id, budget_id)
+	) STRICT, WITHOUT ROWID;
+	CREATE INDEX usage_daily_org_day ON usage_daily (org_id, day);
+	CREATE INDEX usage_daily_budget_day ON usage_daily (budget_id, day);
+
+	CREATE TRIGGER usage_records_roll_up AFTER INSERT ON usage_records BEGIN
+		INSERT INTO usage_daily (day, key_id, model, provider, org_id, budget_id, requests,
+			prompt_tokens, completion_tokens, reasoning_tokens, cached_tokens, cache_write_tokens, cost_nanos)
+		VALUES (NEW.created_at / 86400000000, NEW.key_id, NEW.model, NEW.provider, NEW.org_id, NEW.budget_id, 1,
+			NEW.prompt_tokens, NEW.completion_tokens, NEW.reasoning_tokens, NEW.cached_tokens,
+			NEW.cache_write_tokens, NEW.cost_nanos)
+		ON CONFLICT (day, key_id, model, provider, org_id, budget_id) DO UPDATE SET
+			requests           = requests + 1,
+			prompt_tokens      = prompt_tokens + excluded.prompt_tokens,
+			completion_tokens  = completion_tokens + excluded.completion_tokens,
+			reasoning_tokens   = reasoning_tokens + excluded.reasoning_tokens,
+			cached_tokens      = cached_tokens + excluded.cached_tokens,
+			cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,
+			cost_nanos         = cost_nanos + excluded.cost_nanos;
+	END;
+
+	INSERT INTO usage_daily (day, key_id, model, provider, org_id, budget_id, requests,
+		prompt_tokens, completion_tokens, reasoning_tokens, cached_tokens, cache_write_tokens, cost_nanos)
+	SELECT created_at / 86400000000, key_id, model, provider, org_id, key_id, count(*),
+		sum(prompt_tokens), sum(completion_tokens), sum(reasoning_tokens), sum(cached_tokens),
+		sum(cache_write_tokens), sum(cost_nanos)
+	FROM usage_records
+	GROUP BY created_at / 86400000000, key_id, model, provider, org_id;`,
 }
 
 // migrate brings the schema up to date. db must be the write pool, whose transactions begin
@@ -57,6 +179,12 @@ var migrations = []string{
 // recorded, so when several processes open a fresh file at once exactly one applies it and the
 // others, once they get the lock, see its row and skip it.
 func migrate(ctx context.Context, db *sql.DB) error {
+	return migrateTo(ctx, db, len(migrations))
+}
+
+// migrateTo applies the migrations up to version target; tests use it to build a store as an
+// older binary left it.
+func migrateTo(ctx context.Context, db *sql.DB, target int) error {
 	const ddl = `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version    INTEGER PRIMARY KEY,
 		applied_at INTEGER NOT NULL
@@ -71,7 +199,7 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	if current > len(migrations) {
 		return fmt.Errorf("schema version %d is newer than this binary supports (%d); upgrade arouter", current, len(migrations))
 	}
-	for i := current; i < len(migrations); i++ {
+	for i := current; i < target; i++ {
 		if err := applyMigration(ctx, db, i+1, migrations[i]); err != nil {
 			return fmt.Errorf("apply migration %d: %w", i+1, err)
 		}

@@ -22,9 +22,7 @@ func TestTwoStoresShareKeys(t *testing.T) {
 	if err != nil {
 		t.Fatalf("key inserted through a, loaded through b: %v", err)
 	}
-	if *got != *k {
-		t.Errorf("through b:\n got %+v\nwant %+v", *got, *k)
-	}
+	checkKey(t, "through b", got, k)
 	if err := b.SetKeyDisabled(ctx, k.Hash, true); err != nil {
 		t.Fatal(err)
 	}

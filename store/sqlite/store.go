@@ -38,6 +38,7 @@ type Store struct {
 
 	insertUsage *sql.Stmt // full-chunk multi-row insert, prepared on w
 	loadKey     *sql.Stmt // prepared on r; the key cache's miss path
+	principal   *sql.Stmt // prepared on r; every Management API request
 }
 
 // Open opens the store at path, creating the file and its parent directory if needed, and
@@ -97,7 +98,26 @@ func (s *Store) open(ctx context.Context) error {
 	if s.loadKey, err = s.r.PrepareContext(ctx, loadKeySQL); err != nil {
 		return fmt.Errorf("prepare key lookup: %w", err)
 	}
+	if s.principal, err = s.r.PrepareContext(ctx, principalSQL); err != nil {
+		return fmt.Errorf("prepare management key lookup: %w", err)
+	}
 	return nil
+}
+
+// inTx runs fn in a write transaction and commits it if fn returns nil. The transaction begins
+// IMMEDIATE, holding the file's write lock from its first statement, so what fn reads cannot
+// change before it writes, in this process or any other: check-then-write is race-free. fn
+// must use tx only: the write pool has one connection, which tx holds.
+func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after Commit
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
 }
 
 // uriEscaper escapes the characters that end or change a path in an SQLite URI filename.
@@ -155,7 +175,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close closes the store. The last connection to close checkpoints the WAL into the main file.
 func (s *Store) Close() error {
 	var errs []error
-	for _, st := range []*sql.Stmt{s.insertUsage, s.loadKey} {
+	for _, st := range []*sql.Stmt{s.insertUsage, s.loadKey, s.principal} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}

@@ -15,14 +15,14 @@ import (
 // ErrRecordNotFound is returned (wrapped) by UsageByGeneration when no record has the id.
 var ErrRecordNotFound = errors.New("usage record not found")
 
-const usageColumns = "generation_id, created_at, key_id, model, provider, upstream_model, " +
+const usageColumns = "generation_id, created_at, key_id, org_id, budget_id, model, provider, upstream_model, " +
 	"prompt_tokens, completion_tokens, reasoning_tokens, cached_tokens, cache_write_tokens, " +
 	"cost_nanos, latency_us, ttfb_us, status, streamed, cancelled, error_code"
 
 // usageParams is the number of columns, hence bound parameters, per record.
-const usageParams = 18
+const usageParams = 20
 
-// chunkRows is the number of records per INSERT statement. 100 rows is 1800 parameters: far
+// chunkRows is the number of records per INSERT statement. 100 rows is 2000 parameters: far
 // under SQLite's limit (32766 since 3.32), and past the point where larger statements write
 // noticeably faster.
 const chunkRows = 100
@@ -46,7 +46,8 @@ func insertUsageSQL(rows int) string {
 
 // WriteUsage stores recs in one transaction: all of them or, on error, none, so the caller can
 // retry the whole batch. Records whose generation id is already stored are skipped, which makes
-// a retry after an ambiguous failure safe.
+// a retry after an ambiguous failure safe. The usage_daily roll-up is updated by a trigger in
+// the same transaction, and only for records actually inserted.
 func (s *Store) WriteUsage(ctx context.Context, recs []accounting.Record) (err error) {
 	if len(recs) == 0 {
 		return nil
@@ -94,6 +95,8 @@ func appendUsageArgs(args []any, recs []accounting.Record) []any {
 			r.GenerationID.String(), // TEXT: a []byte would bind as a BLOB
 			r.Time.UnixMicro(),
 			r.KeyID,
+			r.OrgID,
+			r.BudgetID,
 			r.Model,
 			r.Provider,
 			r.UpstreamModel,
@@ -136,7 +139,7 @@ func (s *Store) UsageByGeneration(ctx context.Context, id string) (accounting.Re
 		status, streamed, cancelled        int64
 	)
 	err := s.r.QueryRowContext(ctx, "SELECT "+usageColumns+" FROM usage_records WHERE generation_id = ?", id).Scan(
-		&gen, &createdUS, &r.KeyID, &r.Model, &r.Provider, &r.UpstreamModel,
+		&gen, &createdUS, &r.KeyID, &r.OrgID, &r.BudgetID, &r.Model, &r.Provider, &r.UpstreamModel,
 		&r.PromptTokens, &r.CompletionTokens, &r.ReasoningTokens, &r.CachedTokens, &r.CacheWriteTokens,
 		&cost, &latencyUS, &ttfbUS, &status, &streamed, &cancelled, &r.ErrorCode)
 	if errors.Is(err, sql.ErrNoRows) {
