@@ -13,9 +13,11 @@ import (
 	"github.com/arouter/arouter/accounting"
 	"github.com/arouter/arouter/apikey"
 	"github.com/arouter/arouter/balancer"
+	"github.com/arouter/arouter/budget"
 	"github.com/arouter/arouter/cachekeys"
 	"github.com/arouter/arouter/catalog"
 	"github.com/arouter/arouter/mockllm"
+	"github.com/arouter/arouter/money"
 	"github.com/arouter/arouter/proxy"
 	"github.com/arouter/arouter/store/sqlite"
 )
@@ -47,7 +49,11 @@ func startTargets(tb testing.TB) *targets {
 		tb.Fatal(err)
 	}
 	token, _ := apikey.Generate()
-	if err := st.InsertKey(context.Background(), &apikey.Key{Hash: apikey.HashToken([]byte(token)), Name: "bench", Label: apikey.Label(token), CreatedAt: time.Now()}); err != nil {
+	// The key has a spend limit, a model allow-list and a context with credits, so that the
+	// gateway under test admits every request through the full budget check.
+	benchKey := &apikey.Key{Hash: apikey.HashToken([]byte(token)), Name: "bench", Label: apikey.Label(token), CreatedAt: time.Now(),
+		OrgID: 1, HasLimit: true, Limit: 1_000_000 * money.PerUSD, LimitReset: apikey.Monthly, AllowedModels: []string{"openai/*"}}
+	if err := st.InsertKey(context.Background(), benchKey); err != nil {
 		tb.Fatal(err)
 	}
 	keys, err := cachekeys.New(st, cachekeys.Options{})
@@ -61,8 +67,10 @@ func startTargets(tb testing.TB) *targets {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	ledger := budget.New(budget.Options{RequireCredits: true})
+	ledger.AddCredits(1, 1_000_000*money.PerUSD)
 	srv, err := proxy.New(proxy.Options{
-		Catalog: cat, Balancer: balancer.New(cat, balancer.Options{}), Keys: keys, Records: records, Ready: st,
+		Catalog: cat, Balancer: balancer.New(cat, balancer.Options{}), Keys: keys, Budget: ledger, Records: records, Ready: st,
 		Providers: []proxy.ProviderOptions{{ID: "mock", BaseURL: mockURL, MaxConns: 20000}},
 	})
 	if err != nil {

@@ -27,6 +27,8 @@ type Config struct {
 	Keys       Keys       `yaml:"keys"`
 	Accounting Accounting `yaml:"accounting"`
 	Streaming  Streaming  `yaml:"streaming"`
+	Limits     Limits     `yaml:"limits"`
+	Bootstrap  Bootstrap  `yaml:"bootstrap"`
 	Providers  []Provider `yaml:"providers"` // at least one
 	Models     []Model    `yaml:"models"`    // at least one
 }
@@ -68,6 +70,27 @@ type Streaming struct {
 	// sent, so that proxies and clients do not time the stream out; default 15s.
 	KeepAliveInterval time.Duration `yaml:"keepalive_interval"`
 }
+
+// Limits govern which requests are admitted.
+type Limits struct {
+	// RequireCredits refuses requests (402) from a context whose credits are used up; false
+	// enforces key limits only, for gateways that do not meter teams. Default true.
+	RequireCredits *bool `yaml:"require_credits"`
+	// DefaultMaxTokens is the completion length credit is reserved for when a request does
+	// not set max_tokens; default 4096.
+	DefaultMaxTokens int `yaml:"default_max_tokens"`
+}
+
+// Bootstrap is what the first start creates: the instance admin and its credits.
+type Bootstrap struct {
+	AdminEmail string `yaml:"admin_email"` // default "admin@localhost"
+	// InitialCredits (USD) are granted to the instance admin's personal context at first
+	// start, so that the quick start can send requests at once; default 100.
+	InitialCredits *USD `yaml:"initial_credits"`
+}
+
+// USD is an amount of US dollars written as a plain decimal ("100" or 2.50), parsed exactly.
+type USD money.Nanos
 
 // Provider kinds.
 const (

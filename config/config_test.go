@@ -147,6 +147,11 @@ models:
 		t.Errorf("defaults:\n got %+v\nwant %+v", *c, want)
 	}
 
+	if !*c.Limits.RequireCredits || c.Limits.DefaultMaxTokens != 4096 || c.Bootstrap.AdminEmail != "admin@localhost" ||
+		*c.Bootstrap.InitialCredits != USD(100*money.PerUSD) {
+		t.Errorf("limits/bootstrap defaults = %+v %+v", c.Limits, c.Bootstrap)
+	}
+
 	mock := c.Provider("mock")
 	if mock.MaxConns != 1024 || mock.ConnectTimeout != 5*time.Second || mock.IdleTimeout != 120*time.Second || mock.RequestTimeout != 10*time.Minute {
 		t.Errorf("provider defaults = %+v", mock)
@@ -186,6 +191,8 @@ server: {max_request_body: 1KiB, read_timeout: 1s, write_timeout: 2s, idle_timeo
 keys: {cache_size: 6, refresh_after: 7s, negative_ttl: 8s}
 accounting: {queue_size: 10, batch_size: 9, flush_interval: 11ms}
 streaming: {keepalive_interval: 12s}
+limits: {require_credits: false, default_max_tokens: 21}
+bootstrap: {admin_email: ops@example.com, initial_credits: 0}
 providers:
   - {id: mock, kind: mock, max_conns: 13, connect_timeout: 14s, idle_timeout: 15s, request_timeout: 16s,
      mock: {latency: 17ms, event_delay: 18ms, tokens: 19}}
@@ -206,6 +213,9 @@ models:
 	if p.MaxConns != 13 || p.ConnectTimeout != 14*time.Second || p.IdleTimeout != 15*time.Second || p.RequestTimeout != 16*time.Second ||
 		*p.Mock != (Mock{17 * time.Millisecond, 18 * time.Millisecond, 19}) {
 		t.Errorf("provider = %+v mock %+v", p, p.Mock)
+	}
+	if *c.Limits.RequireCredits || c.Limits.DefaultMaxTokens != 21 || c.Bootstrap.AdminEmail != "ops@example.com" || *c.Bootstrap.InitialCredits != 0 {
+		t.Errorf("limits/bootstrap = %+v %+v", c.Limits, c.Bootstrap)
 	}
 	if m := c.Models[0]; m.Name != "AB" || m.ContextLength != 20 {
 		t.Errorf("model = %+v", m)

@@ -252,7 +252,7 @@ var structTypes = map[string]reflect.Type{}
 
 func init() {
 	for _, v := range []any{Config{}, Store{}, Server{}, Keys{}, Accounting{}, Streaming{},
-		Provider{}, Mock{}, Model{}, Pricing{}, Deployment{}} {
+		Limits{}, Bootstrap{}, Provider{}, Mock{}, Model{}, Pricing{}, Deployment{}} {
 		t := reflect.TypeOf(v)
 		structTypes[t.String()] = t
 	}

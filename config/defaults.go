@@ -3,6 +3,8 @@ package config
 import (
 	"strings"
 	"time"
+
+	"github.com/arouter/arouter/money"
 )
 
 // Defaults. Zero (or absent) means "use the default" for every duration and count, so a minimal
@@ -27,6 +29,10 @@ const (
 	defaultFlushInterval = 200 * time.Millisecond
 
 	defaultKeepAlive = 15 * time.Second
+
+	defaultMaxTokens      = 4096
+	defaultAdminEmail     = "admin@localhost"
+	defaultInitialCredits = USD(100 * money.PerUSD)
 
 	defaultProviderMaxConns = 1024
 	defaultConnectTimeout   = 5 * time.Second
@@ -64,6 +70,17 @@ func applyDefaults(c *Config, pres []pricePresence) {
 	dur(&c.Accounting.FlushInterval, defaultFlushInterval)
 
 	dur(&c.Streaming.KeepAliveInterval, defaultKeepAlive)
+
+	if c.Limits.RequireCredits == nil {
+		yes := true
+		c.Limits.RequireCredits = &yes
+	}
+	num(&c.Limits.DefaultMaxTokens, defaultMaxTokens)
+	str(&c.Bootstrap.AdminEmail, defaultAdminEmail)
+	if c.Bootstrap.InitialCredits == nil {
+		def := defaultInitialCredits
+		c.Bootstrap.InitialCredits = &def
+	}
 
 	for i := range c.Providers {
 		p := &c.Providers[i]

@@ -94,3 +94,13 @@ func kindName(k yaml.Kind) string {
 	}
 	return "non-scalar"
 }
+
+// UnmarshalYAML reads a USD amount exactly, like a price.
+func (u *USD) UnmarshalYAML(n *yaml.Node) error {
+	v, err := parsePrice(n)
+	if err != nil {
+		return err
+	}
+	*u = USD(v)
+	return nil
+}

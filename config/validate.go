@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/mail"
 	"net/url"
 	"regexp"
 	"slices"
@@ -80,6 +81,17 @@ func validate(c *Config, pres []pricePresence, p *problems) {
 	}
 	durations(p, "accounting.", []namedDur{{"flush_interval", a.FlushInterval, defaultFlushInterval}})
 	durations(p, "streaming.", []namedDur{{"keepalive_interval", c.Streaming.KeepAliveInterval, defaultKeepAlive}})
+
+	nonNegative(p, "limits.default_max_tokens", c.Limits.DefaultMaxTokens, defaultMaxTokens)
+	if c.Limits.DefaultMaxTokens > 10_000_000 {
+		p.add("limits.default_max_tokens", "%d is implausibly large; use the longest completion your models produce, e.g. 4096", c.Limits.DefaultMaxTokens)
+	}
+	if a, err := mail.ParseAddress(c.Bootstrap.AdminEmail); err != nil || a.Address != c.Bootstrap.AdminEmail {
+		p.add("bootstrap.admin_email", "%q is not an email address such as admin@example.com", c.Bootstrap.AdminEmail)
+	}
+	if v := money.Nanos(*c.Bootstrap.InitialCredits); v < 0 || v > 1_000_000*money.PerUSD {
+		p.add("bootstrap.initial_credits", "%s USD is outside 0..1000000", v)
+	}
 
 	validateProviders(c.Providers, p)
 	validateModels(c, pres, p)

@@ -37,6 +37,12 @@ func TestValidationErrors(t *testing.T) {
 		{"batch above queue", "accounting: {queue_size: 10, batch_size: 11}\n" + minimal, []string{"accounting.batch_size: 11 is larger than accounting.queue_size (10)"}},
 		{"negative flush", "accounting: {flush_interval: -1ms}\n" + minimal, []string{"accounting.flush_interval: must not be negative"}},
 		{"negative keepalive", "streaming: {keepalive_interval: -1s}\n" + minimal, []string{"streaming.keepalive_interval: must not be negative"}},
+		{"negative max tokens", "limits: {default_max_tokens: -1}\n" + minimal, []string{"limits.default_max_tokens: must not be negative"}},
+		{"huge max tokens", "limits: {default_max_tokens: 100000000}\n" + minimal, []string{"limits.default_max_tokens: 100000000 is implausibly large"}},
+		{"require_credits not bool", "limits: {require_credits: maybe}\n" + minimal, []string{"limits.require_credits"}},
+		{"admin email", "bootstrap: {admin_email: root}\n" + minimal, []string{`bootstrap.admin_email: "root" is not an email address`}},
+		{"negative credits", "bootstrap: {initial_credits: -5}\n" + minimal, []string{"bootstrap.initial_credits: -5 USD is outside 0..1000000"}},
+		{"credits not a number", "bootstrap: {initial_credits: lots}\n" + minimal, []string{"bootstrap.initial_credits", `"lots"`}},
 
 		{"no providers", "models: [{id: a/b, pricing: {prompt: 1, completion: 1}, deployments: [{provider: x, model: m}]}]\n",
 			[]string{"providers: at least one provider is required", `models[0].deployments[0].provider: unknown provider "x" (no providers are defined)`}},

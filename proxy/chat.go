@@ -14,6 +14,7 @@ import (
 	"github.com/arouter/arouter/accounting"
 	"github.com/arouter/arouter/apikey"
 	"github.com/arouter/arouter/balancer"
+	"github.com/arouter/arouter/budget"
 	"github.com/arouter/arouter/catalog"
 	"github.com/arouter/arouter/health"
 	"github.com/arouter/arouter/money"
@@ -37,12 +38,24 @@ func (s *Server) chat(ctx *fasthttp.RequestCtx) {
 		unknownModel(req.model).write(ctx)
 		return
 	}
+	if !key.AllowsModel(model.ID) {
+		modelNotAllowed(model.ID).write(ctx)
+		return
+	}
+	reservation, refusal := s.budget.Reserve(key, s.estimate(model, &req, len(ctx.PostBody())), start)
+	if refusal.Reason != budget.Admitted {
+		budgetRefused(&refusal).write(ctx)
+		return
+	}
 	x := exchange{
-		model: model,
+		model:       model,
+		reservation: reservation,
 		rec: accounting.Record{
 			GenerationID: accounting.NewGenerationID(start),
 			Time:         start,
 			KeyID:        key.ID,
+			OrgID:        key.OrgID,
+			BudgetID:     key.BudgetID,
 			Model:        model.ID,
 			Streamed:     req.stream,
 		},
@@ -62,6 +75,7 @@ func (s *Server) chat(ctx *fasthttp.RequestCtx) {
 			if last != nil {
 				s.answerFailure(ctx, &x, last)
 			} else {
+				s.budget.Settle(x.reservation, 0, time.Now())
 				noProvider(err).write(ctx)
 			}
 			return
@@ -94,8 +108,10 @@ type exchange struct {
 	dep   *catalog.Deployment
 	model *catalog.Model
 	done  balancer.Done // the breaker's report; called exactly once
-	rec   accounting.Record
-	usage catalog.Usage
+	// reservation is the budget admission set aside; account settles it to the true cost.
+	reservation budget.Reservation
+	rec         accounting.Record
+	usage       catalog.Usage
 	// upstreamTTFB is when the provider's headers arrived; providerFailed says the provider,
 	// not the client, is to blame for a failure. Both feed health statistics.
 	upstreamTTFB   time.Duration
@@ -110,6 +126,17 @@ func (x *exchange) attempt(rt *route, dep *catalog.Deployment, done balancer.Don
 	x.upstreamTTFB, x.providerFailed, x.observed = 0, false, false
 }
 
+// estimate is the most a request may cost, which admission reserves: every byte of the body
+// counted as a prompt token (a token is rarely shorter than a byte, so this bounds the prompt
+// from above) and the completion at the client's max_tokens or the gateway's default.
+func (s *Server) estimate(m *catalog.Model, req *chatRequest, bodyLen int) money.Nanos {
+	completion := req.maxTokens
+	if completion == 0 {
+		completion = int64(s.opts.DefaultMaxTokens)
+	}
+	return m.Prices.Cost(&catalog.Usage{Prompt: int64(bodyLen), Completion: completion})
+}
+
 var bearer = []byte("bearer ")
 
 // authenticate returns the request's key or the error to answer with. On a cache hit it
@@ -121,6 +148,9 @@ func (s *Server) authenticate(ctx *fasthttp.RequestCtx, now time.Time) (*apikey.
 	}
 	token := bytes.TrimSpace(auth[len(bearer):])
 	// A token that cannot be ours is refused without hashing or a cache lookup.
+	if bytes.HasPrefix(token, []byte(apikey.ManagementPrefix)) {
+		return nil, errManagementKey
+	}
 	if len(token) != apikey.TokenLen || !bytes.HasPrefix(token, []byte(apikey.Prefix)) {
 		return nil, errBadKey
 	}
@@ -305,6 +335,7 @@ func (s *Server) account(x *exchange, status int) {
 	r.ReasoningTokens = x.usage.Reasoning
 	r.CachedTokens = x.usage.Cached
 	r.CacheWriteTokens = x.usage.CacheWrite
+	s.budget.Settle(x.reservation, r.Cost, now)
 	countUsage(&x.usage, r.Cost)
 	chatDuration.Update(r.Latency.Seconds())
 	if !r.Cancelled {

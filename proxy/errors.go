@@ -1,18 +1,17 @@
 package proxy
 
 import (
-	"encoding/json"
-	"net/http"
+	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/arouter/arouter/apierror"
+	"github.com/arouter/arouter/apikey"
+	"github.com/arouter/arouter/budget"
 )
 
-// apiError is an error in the gateway's wire shape:
-//
-//	{"error":{"code":<status>,"message":"…","type":"…","metadata":{…}}}
-//
-// code and message are OpenRouter's shape; type mirrors OpenAI's so that SDKs fill their
-// error classes' type field too. Errors known at start-up are rendered once.
+// apiError is an error in the gateway's wire shape (package apierror). Errors known at
+// start-up are rendered once.
 type apiError struct {
 	status   int
 	message  string
@@ -29,39 +28,7 @@ func newAPIError(status int, message string, metadata map[string]string) *apiErr
 
 func (e *apiError) Error() string { return e.message }
 
-func (e *apiError) render() []byte {
-	type inner struct {
-		Code     int               `json:"code"`
-		Message  string            `json:"message"`
-		Type     string            `json:"type"`
-		Metadata map[string]string `json:"metadata,omitempty"`
-	}
-	b, _ := json.Marshal(struct {
-		Error inner `json:"error"`
-	}{inner{e.status, e.message, errorType(e.status), e.metadata}})
-	return b
-}
-
-// errorType maps a status to the OpenAI error type an SDK user would expect.
-func errorType(status int) string {
-	switch status {
-	case http.StatusBadRequest, http.StatusNotFound, http.StatusMethodNotAllowed,
-		http.StatusRequestEntityTooLarge, http.StatusRequestHeaderFieldsTooLarge:
-		return "invalid_request_error"
-	case http.StatusUnauthorized:
-		return "authentication_error"
-	case http.StatusPaymentRequired:
-		return "insufficient_quota"
-	case http.StatusForbidden:
-		return "permission_error"
-	case http.StatusTooManyRequests:
-		return "rate_limit_error"
-	case http.StatusGatewayTimeout, http.StatusRequestTimeout:
-		return "timeout_error"
-	default:
-		return "api_error"
-	}
-}
+func (e *apiError) render() []byte { return apierror.Body(e.status, e.message, e.metadata) }
 
 // write sends e as the whole response.
 func (e *apiError) write(ctx *fasthttp.RequestCtx) {
@@ -100,6 +67,8 @@ var (
 	errExpired    = newAPIError(401, "API key has expired", nil)
 	errKeyStore   = newAPIError(503, "the key store is unavailable; retry shortly", nil)
 
+	errManagementKey = newAPIError(403, "management keys cannot call inference endpoints; create an inference key with POST /v1/keys", nil)
+
 	errNotFound = newAPIError(404, "no such endpoint; see the README for the API", nil)
 )
 
@@ -113,4 +82,30 @@ func methodNotAllowed(allow string) *apiError {
 	e := newAPIError(405, "method not allowed; use "+allow, nil)
 	e.header = [2]string{"Allow", allow}
 	return e
+}
+
+// modelNotAllowed names the model a key may not call.
+func modelNotAllowed(model string) *apiError {
+	return newAPIError(403, "model "+model+" is not allowed for this API key; an admin can change the key's allowed_models",
+		map[string]string{"model": model})
+}
+
+// budgetRefused explains a 402: which limit was reached, how much of it is used, and when it
+// starts again.
+func budgetRefused(r *budget.Refusal) *apiError {
+	used, limit := r.Used.String(), r.Limit.String()
+	if r.Reason == budget.NoCredits {
+		return newAPIError(402, "out of credits: this organization has used $"+used+" of $"+limit+
+			"; an admin can add credits with POST /v1/credits",
+			map[string]string{"limit": "credits", "limit_usd": limit, "used_usd": used})
+	}
+	md := map[string]string{"limit": "key", "limit_usd": limit, "used_usd": used}
+	msg := "API key spend limit reached: $" + used + " of $" + limit
+	if r.Reset != apikey.NoReset {
+		md["limit_reset"] = r.Reset.String()
+		md["resets_at"] = r.ResetsAt.UTC().Format(time.RFC3339)
+		msg += " this " + map[apikey.Period]string{apikey.Daily: "day", apikey.Weekly: "week", apikey.Monthly: "month"}[r.Reset] +
+			"; it resets at " + md["resets_at"]
+	}
+	return newAPIError(402, msg+"; raise the key's limit with PATCH /v1/keys/{hash}", md)
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/arouter/arouter/apikey"
+	"github.com/arouter/arouter/budget"
 	"github.com/arouter/arouter/cachekeys"
 	"github.com/arouter/arouter/catalog"
 )
@@ -36,7 +37,9 @@ type hotPath struct {
 func newHotPath(tb testing.TB) *hotPath {
 	tb.Helper()
 	token := apikey.Prefix + "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
-	keys, err := cachekeys.New(oneKey{&apikey.Key{ID: 1, Hash: apikey.HashToken([]byte(token))}}, cachekeys.Options{RefreshAfter: time.Hour})
+	key := &apikey.Key{ID: 1, BudgetID: 1, OrgID: 1, Hash: apikey.HashToken([]byte(token)),
+		HasLimit: true, Limit: 1 << 60, LimitReset: apikey.Monthly, AllowedModels: []string{"anthropic/*", "openai/*"}}
+	keys, err := cachekeys.New(oneKey{key}, cachekeys.Options{RefreshAfter: time.Hour})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -46,8 +49,10 @@ func newHotPath(tb testing.TB) *hotPath {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	ledger := budget.New(budget.Options{RequireCredits: true})
+	ledger.AddCredits(1, 1<<60)
 	h := &hotPath{
-		s:     &Server{keys: keys, cat: cat},
+		s:     &Server{keys: keys, cat: cat, budget: ledger, opts: Options{DefaultMaxTokens: 4096}},
 		ctx:   &fasthttp.RequestCtx{},
 		token: token,
 		body:  []byte(`{"model":"openai/gpt-4o-mini","messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"Summarise the plot of Hamlet in one sentence."}],"temperature":0.2,"max_tokens":200}`),
@@ -62,9 +67,12 @@ func newHotPath(tb testing.TB) *hotPath {
 	return h
 }
 
-// auth, parse and route as chat does, then extract usage and write the cost as forward does.
+// auth, parse, admit and route as chat does, then extract usage, write the cost as forward
+// does, and settle the reservation as account does.
 func (h *hotPath) run(tb testing.TB, out []byte) []byte {
-	if _, e := h.s.authenticate(h.ctx, time.Now()); e != nil {
+	now := time.Now()
+	k, e := h.s.authenticate(h.ctx, now)
+	if e != nil {
 		tb.Fatal(e)
 	}
 	var req chatRequest
@@ -75,12 +83,20 @@ func (h *hotPath) run(tb testing.TB, out []byte) []byte {
 	if m == nil {
 		tb.Fatal("model not found")
 	}
+	if !k.AllowsModel(m.ID) {
+		tb.Fatal("model not allowed")
+	}
+	res, refusal := h.s.budget.Reserve(k, h.s.estimate(m, &req, len(h.body)), now)
+	if refusal.Reason != budget.Admitted {
+		tb.Fatal("refused")
+	}
 	x := exchange{model: m}
 	out = append(out[:0], h.resp...)
 	out, ok := addCostToResponse(out, &x)
 	if !ok || x.rec.Cost == 0 {
 		tb.Fatal("usage not read")
 	}
+	h.s.budget.Settle(res, x.rec.Cost, now)
 	return out
 }
 
@@ -91,6 +107,28 @@ func BenchmarkAuthCacheHit(b *testing.B) {
 		if _, e := h.s.authenticate(h.ctx, time.Now()); e != nil {
 			b.Fatal(e)
 		}
+	}
+}
+
+func BenchmarkAdmit(b *testing.B) {
+	h := newHotPath(b)
+	k, _ := h.s.authenticate(h.ctx, time.Now())
+	var req chatRequest
+	if e := req.parse(h.body); e != nil {
+		b.Fatal(e)
+	}
+	m := h.s.cat.Lookup(req.model)
+	now := time.Now()
+	b.ReportAllocs()
+	for b.Loop() {
+		if !k.AllowsModel(m.ID) {
+			b.Fatal("not allowed")
+		}
+		res, refusal := h.s.budget.Reserve(k, h.s.estimate(m, &req, len(h.body)), now)
+		if refusal.Reason != budget.Admitted {
+			b.Fatal("refused")
+		}
+		h.s.budget.Settle(res, 1000, now)
 	}
 }
 

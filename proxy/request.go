@@ -20,12 +20,17 @@ type chatRequest struct {
 	haveModel      bool
 	haveStream     bool
 	haveStreamOpts bool
+	// maxTokens is the completion budget the client set (max_completion_tokens, or the older
+	// max_tokens), 0 when absent; admission reserves credit for that many tokens.
+	maxTokens int64
 }
 
 var (
 	keyModel         = []byte("model")
 	keyStream        = []byte("stream")
 	keyStreamOptions = []byte("stream_options")
+	keyMaxTokens     = []byte("max_tokens")
+	keyMaxCompletion = []byte("max_completion_tokens")
 )
 
 // parse reads body. It returns nil or a request error (400) whose message tells the client what
@@ -82,6 +87,12 @@ func (r *chatRequest) parse(body []byte) *apiError {
 			r.haveStreamOpts = true
 			r.streamOptsVS, r.streamOptsVE = vs, ve
 			r.wantsUsage = includesUsage(body[vs:ve])
+		case bytes.Equal(key, keyMaxCompletion), bytes.Equal(key, keyMaxTokens):
+			// The provider validates the value; a value that is not a plain integer leaves
+			// the reservation at the gateway's default.
+			if n, ok := parseCount(body[vs:ve]); ok && n > r.maxTokens {
+				r.maxTokens = n
+			}
 		}
 	}
 	if it.failed() {
@@ -186,4 +197,19 @@ func (r *chatRequest) appendUpstreamBody(dst, body, quotedModel []byte) []byte {
 func quoteJSON(s string) []byte {
 	b, _ := json.Marshal(s) // a string always marshals
 	return b
+}
+
+// parseCount reads a JSON number that is a non-negative integer of at most 9 digits.
+func parseCount(v []byte) (int64, bool) {
+	if len(v) == 0 || len(v) > 9 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range v {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
 }

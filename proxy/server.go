@@ -19,8 +19,10 @@ import (
 	"github.com/arouter/arouter/accounting"
 	"github.com/arouter/arouter/apikey"
 	"github.com/arouter/arouter/balancer"
+	"github.com/arouter/arouter/budget"
 	"github.com/arouter/arouter/catalog"
 	"github.com/arouter/arouter/health"
+	"github.com/arouter/arouter/money"
 )
 
 // KeyLookup resolves a token hash to a key record; errors wrap apikey.ErrNotFound for unknown
@@ -39,6 +41,19 @@ type HealthObserver interface {
 	Observe(deployment int, o health.Outcome, now time.Time)
 }
 
+// Admitter holds each key's and context's budget: Reserve admits a request (or refuses it
+// with the reason), Settle charges its true cost. budget.Ledger implements it.
+type Admitter interface {
+	Reserve(k *apikey.Key, estimate money.Nanos, now time.Time) (budget.Reservation, budget.Refusal)
+	Settle(r budget.Reservation, cost money.Nanos, now time.Time)
+}
+
+// ManagementAPI serves the paths it Handles on the same listener. admin.API implements it.
+type ManagementAPI interface {
+	Handles(path []byte) bool
+	Handle(ctx *fasthttp.RequestCtx)
+}
+
 // ReadyChecker says whether the store can be reached, for /readyz.
 type ReadyChecker interface {
 	Ping(ctx context.Context) error
@@ -46,14 +61,17 @@ type ReadyChecker interface {
 
 // Options wire a Server. Every field but the timeouts is required.
 type Options struct {
-	Catalog   *catalog.Catalog
-	Balancer  *balancer.Balancer
-	Keys      KeyLookup
-	Records   RecordSink
-	Ready     ReadyChecker
-	Health    HealthObserver // optional
-	Providers []ProviderOptions
-	Logger    *zap.Logger
+	Catalog  *catalog.Catalog
+	Balancer *balancer.Balancer
+	Keys     KeyLookup
+	Budget   Admitter
+	Records  RecordSink
+	Ready    ReadyChecker
+	Health   HealthObserver // optional
+	// Management serves the Management API; nil leaves its paths unanswered (404).
+	Management ManagementAPI
+	Providers  []ProviderOptions
+	Logger     *zap.Logger
 	// Metrics receives per-provider metrics; process-wide ones go to the default set.
 	Metrics *metrics.Set
 
@@ -63,6 +81,9 @@ type Options struct {
 	IdleTimeout       time.Duration // keep-alive between requests, default 120s
 	MaxConns          int           // concurrent client connections, default 20000
 	KeepAliveInterval time.Duration // SSE comment during upstream silence, default 15s
+	// DefaultMaxTokens is the completion size admission reserves credit for when a request
+	// does not set max_tokens, default 4096.
+	DefaultMaxTokens int
 }
 
 // Server serves the OpenAI-compatible API.
@@ -72,6 +93,7 @@ type Server struct {
 	cat        *catalog.Catalog
 	bal        *balancer.Balancer
 	keys       KeyLookup
+	budget     Admitter
 	records    RecordSink
 	ready      ReadyChecker
 	health     HealthObserver
@@ -88,8 +110,8 @@ type route struct {
 
 // New builds a server; it does not listen yet.
 func New(o Options) (*Server, error) {
-	if o.Catalog == nil || o.Balancer == nil || o.Keys == nil || o.Records == nil || o.Ready == nil {
-		return nil, errors.New("proxy: Catalog, Balancer, Keys, Records and Ready are required")
+	if o.Catalog == nil || o.Balancer == nil || o.Keys == nil || o.Budget == nil || o.Records == nil || o.Ready == nil {
+		return nil, errors.New("proxy: Catalog, Balancer, Keys, Budget, Records and Ready are required")
 	}
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
@@ -103,11 +125,12 @@ func New(o Options) (*Server, error) {
 	setDefault(&o.IdleTimeout, 120*time.Second)
 	setDefault(&o.MaxConns, 20000)
 	setDefault(&o.KeepAliveInterval, 15*time.Second)
+	setDefault(&o.DefaultMaxTokens, 4096)
 
 	if o.Health == nil {
 		o.Health = noHealth{}
 	}
-	s := &Server{opts: o, log: o.Logger, cat: o.Catalog, bal: o.Balancer, keys: o.Keys, records: o.Records, ready: o.Ready, health: o.Health}
+	s := &Server{opts: o, log: o.Logger, cat: o.Catalog, bal: o.Balancer, keys: o.Keys, budget: o.Budget, records: o.Records, ready: o.Ready, health: o.Health}
 	ups := map[string]*upstream{}
 	for _, p := range o.Providers {
 		up, err := newUpstream(p, o.Metrics)
@@ -222,6 +245,10 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		ctx.Response.Header.SetContentType("text/plain; version=0.0.4")
 		metrics.WritePrometheus(ctx, true)
 	default:
+		if m := s.opts.Management; m != nil && m.Handles(path) {
+			m.Handle(ctx)
+			return
+		}
 		errNotFound.write(ctx)
 	}
 }

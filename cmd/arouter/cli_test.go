@@ -38,7 +38,10 @@ func TestKeysCommands(t *testing.T) {
 	if code, _, e := arouter("keys", "disable", hash, "--config", cfg); code != 0 {
 		t.Fatalf("disable: %d %s", code, e)
 	}
-	if _, list, _ = arouter("keys", "list", "--config", cfg); !strings.Contains(list, "disabled") {
+	if _, list, _ = arouter("keys", "list", "--config", cfg); strings.Contains(list, hash) {
+		t.Fatalf("disabled key listed without --include-disabled: %s", list)
+	}
+	if _, list, _ = arouter("keys", "list", "--include-disabled", "--config", cfg); !strings.Contains(list, "disabled") {
 		t.Fatalf("after disable: %s", list)
 	}
 	for _, bad := range [][]string{

@@ -21,6 +21,7 @@ import (
 	"github.com/arouter/arouter/config"
 	"github.com/arouter/arouter/mockllm"
 	"github.com/arouter/arouter/store/sqlite"
+	"github.com/arouter/arouter/tenancy"
 )
 
 // testGateway is a real gateway on a loopback port in front of a real mock provider, with its
@@ -34,6 +35,12 @@ type testGateway struct {
 	dir     string
 	logPath string
 	stopped bool
+	cfg     *config.Config
+	log     *zap.Logger
+	// adminToken is the instance admin's management key, printed at the first start;
+	// admin is that user, whose personal context newKey puts keys in.
+	adminToken string
+	admin      *tenancy.User
 }
 
 // gatewayYAML is the configuration used by end-to-end tests; %s are the mock's URL and the data
@@ -61,6 +68,8 @@ type gatewayOpts struct {
 	behavior  mockllm.Behavior
 	keepAlive time.Duration
 	idle      time.Duration
+	// extraYAML is appended to the configuration, e.g. more models.
+	extraYAML string
 }
 
 func startGateway(t *testing.T, o gatewayOpts) *testGateway {
@@ -78,7 +87,7 @@ func startGateway(t *testing.T, o gatewayOpts) *testGateway {
 	}
 	t.Cleanup(func() { _ = mock.Shutdown() })
 	dir := t.TempDir()
-	cfg, err := config.Parse([]byte(fmt.Sprintf(gatewayYAML, dir, o.keepAlive, mockURL, o.idle)), "test.yaml")
+	cfg, err := config.Parse([]byte(fmt.Sprintf(gatewayYAML, dir, o.keepAlive, mockURL, o.idle)+o.extraYAML), "test.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,15 +98,35 @@ func startGateway(t *testing.T, o gatewayOpts) *testGateway {
 	}
 	t.Cleanup(func() { logFile.Close() })
 	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(logFile), zap.DebugLevel))
-	g, err := openGateway(cfg, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tg := &testGateway{t: t, g: g, url: "http://" + g.addr(), mock: mock, dir: dir, logPath: logPath}
-	go func() { _ = g.serve() }()
+	tg := &testGateway{t: t, mock: mock, dir: dir, logPath: logPath, cfg: cfg, log: log}
+	tg.open()
 	t.Cleanup(tg.stop)
 	tg.key = tg.newKey("test", false)
 	return tg
+}
+
+// open starts a gateway on tg's configuration and store.
+func (tg *testGateway) open() {
+	tg.t.Helper()
+	g, err := openGateway(tg.cfg, tg.log)
+	if err != nil {
+		tg.t.Fatal(err)
+	}
+	tg.g, tg.url, tg.stopped = g, "http://"+g.addr(), false
+	if g.adminToken != "" {
+		tg.adminToken = g.adminToken
+	}
+	if tg.admin, err = g.store.InstanceAdmin(context.Background()); err != nil {
+		tg.t.Fatal(err)
+	}
+	go func() { _ = g.serve() }()
+}
+
+// restart stops the gateway as SIGTERM does and starts a new one on the same store.
+func (tg *testGateway) restart() {
+	tg.t.Helper()
+	tg.stop()
+	tg.open()
 }
 
 // newKey stores a key the way `arouter keys create` does and returns its token.
@@ -111,7 +140,8 @@ func (tg *testGateway) newKeyExpiring(name string, disabled bool, expires time.T
 	if err != nil {
 		tg.t.Fatal(err)
 	}
-	k := &apikey.Key{Hash: apikey.HashToken([]byte(tok)), Name: name, Label: apikey.Label(tok), Disabled: disabled, CreatedAt: time.Now(), ExpiresAt: expires}
+	k := &apikey.Key{Hash: apikey.HashToken([]byte(tok)), Name: name, Label: apikey.Label(tok), Disabled: disabled, CreatedAt: time.Now(), ExpiresAt: expires,
+		OrgID: tg.admin.PersonalOrgID, CreatorID: tg.admin.ID}
 	if err := tg.g.store.InsertKey(context.Background(), k); err != nil {
 		tg.t.Fatal(err)
 	}

@@ -440,7 +440,14 @@ func TestStoreOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	tg.stopped = true // the store is gone; shutdown would only report it
-	t.Cleanup(func() { _ = tg.g.server.Shutdown(context.Background()) })
+	t.Cleanup(func() {
+		_ = tg.g.server.Shutdown(context.Background())
+		// Stop the writer's retries and the key refreshes before the log file closes.
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		_ = tg.g.records.Close(ctx)
+		tg.g.keys.Close()
+	})
 
 	if resp := tg.post(chatBody); resp.StatusCode != 200 {
 		t.Fatalf("cached key refused during a store outage: %d", resp.StatusCode)

@@ -64,12 +64,8 @@ func TestFailoverToTheNextDeployment(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			g, err := openGateway(cfg, zap.NewNop())
-			if err != nil {
-				t.Fatal(err)
-			}
-			go func() { _ = g.serve() }()
-			tg := &testGateway{t: t, g: g, url: "http://" + g.addr(), dir: dir}
+			tg := &testGateway{t: t, dir: dir, cfg: cfg, log: zap.NewNop()}
+			tg.open()
 			t.Cleanup(tg.stop)
 			tg.key = tg.newKey("failover", false)
 
@@ -94,7 +90,7 @@ func TestFailoverToTheNextDeployment(t *testing.T) {
 			}
 			// Each attempt counts once in its deployment's health. Neither the client's mistake
 			// nor a rate limit (a deployment at capacity, not a broken one) is an error.
-			w := g.health.Window(0, health.Span5m, time.Now())
+			w := tg.g.health.Window(0, health.Span5m, time.Now())
 			if wantErr := int64(map[bool]int{true: 1}[c.status != 400 && c.primary.Fault != "rate_limit"]); w.Requests != 1 || w.Errors != wantErr {
 				t.Fatalf("primary health %+v, want 1 request, %d errors", w, wantErr)
 			}

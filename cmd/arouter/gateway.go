@@ -5,18 +5,22 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
 	"go.uber.org/zap"
 
 	"github.com/arouter/arouter/accounting"
+	"github.com/arouter/arouter/admin"
 	"github.com/arouter/arouter/balancer"
+	"github.com/arouter/arouter/budget"
 	"github.com/arouter/arouter/cachekeys"
 	"github.com/arouter/arouter/catalog"
 	"github.com/arouter/arouter/config"
 	"github.com/arouter/arouter/health"
 	"github.com/arouter/arouter/mockllm"
+	"github.com/arouter/arouter/money"
 	"github.com/arouter/arouter/proxy"
 	"github.com/arouter/arouter/store/sqlite"
 )
@@ -24,30 +28,47 @@ import (
 // gateway is one assembled ARouter: store, key cache, accounting, providers and the server,
 // listening but not yet serving. `arouter serve` runs one; end-to-end tests run several.
 type gateway struct {
-	cfg     *config.Config
-	log     *zap.Logger
-	store   *sqlite.Store
-	keys    *cachekeys.Cache
-	records *accounting.Writer
-	server  *proxy.Server
-	health  *health.Tracker
-	mocks   []*mockllm.Server
-	ln      net.Listener
-	metrics *metrics.Set
+	cfg    *config.Config
+	log    *zap.Logger
+	store  *sqlite.Store
+	ledger *budget.Ledger
+	admin  *admin.API
+	// adminToken is the instance admin's management token when this start minted it (the
+	// first start without AROUTER_ADMIN_KEY); serve prints it once.
+	adminToken string
+	keys       *cachekeys.Cache
+	records    *accounting.Writer
+	server     *proxy.Server
+	health     *health.Tracker
+	mocks      []*mockllm.Server
+	ln         net.Listener
+	metrics    *metrics.Set
 }
 
 // openGateway builds every part from cfg and binds the listen address. On error everything
 // already opened is closed again.
 func openGateway(cfg *config.Config, log *zap.Logger) (g *gateway, err error) {
 	g = &gateway{cfg: cfg, log: log, metrics: metrics.NewSet()}
+	opened := g // the error returns below set g to nil
 	defer func() {
 		if err != nil {
-			g.close()
+			opened.close()
 		}
 	}()
 	if g.store, err = sqlite.Open(cfg.Store.SQLite); err != nil {
 		return nil, err
 	}
+	ctx := context.Background()
+	now := time.Now()
+	if _, g.adminToken, err = admin.Bootstrap(ctx, g.store, bootstrapOptions(cfg), now); err != nil {
+		return nil, err
+	}
+	g.ledger = budget.New(budget.Options{RequireCredits: *cfg.Limits.RequireCredits})
+	spend, err := g.store.LoadSpend(ctx, now)
+	if err != nil {
+		return nil, fmt.Errorf("restore spend counters: %w", err)
+	}
+	g.ledger.Restore(spend)
 	cat, err := catalog.New(catalogSpecs(cfg))
 	if err != nil {
 		return nil, err
@@ -79,11 +100,15 @@ func openGateway(cfg *config.Config, log *zap.Logger) (g *gateway, err error) {
 		names[i] = d.Name()
 	}
 	g.health = health.New(names, g.metrics)
+	g.admin = admin.New(admin.Options{Store: g.store, Ledger: g.ledger, Keys: g.keys, Cache: g.keys, Catalog: cat, Logger: log})
 	g.server, err = proxy.New(proxy.Options{
 		Catalog:           cat,
 		Balancer:          balancer.New(cat, balancer.Options{Metrics: g.metrics, Logger: log}),
 		Health:            g.health,
 		Keys:              g.keys,
+		Budget:            g.ledger,
+		Management:        g.admin,
+		DefaultMaxTokens:  cfg.Limits.DefaultMaxTokens,
 		Records:           g.records,
 		Ready:             g.store,
 		Providers:         providers,
@@ -135,6 +160,16 @@ func (g *gateway) providers() ([]proxy.ProviderOptions, error) {
 		})
 	}
 	return out, nil
+}
+
+// bootstrapOptions takes the instance admin's settings from the configuration and the
+// environment (AROUTER_ADMIN_KEY).
+func bootstrapOptions(cfg *config.Config) admin.BootstrapOptions {
+	return admin.BootstrapOptions{
+		AdminEmail:     cfg.Bootstrap.AdminEmail,
+		AdminKey:       os.Getenv("AROUTER_ADMIN_KEY"),
+		InitialCredits: money.Nanos(*cfg.Bootstrap.InitialCredits),
+	}
 }
 
 func catalogSpecs(cfg *config.Config) []catalog.ModelSpec {

@@ -1,114 +1,231 @@
 package main
 
 import (
-	"context"
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
+	"strings"
 	"text/tabwriter"
 	"time"
-
-	"github.com/arouter/arouter/apikey"
-	"github.com/arouter/arouter/config"
-	"github.com/arouter/arouter/store/sqlite"
 )
 
-const keysUsage = `usage: arouter keys create --name NAME [--expires RFC3339] [--config FILE]
-       arouter keys list [--config FILE]
-       arouter keys disable|enable HASH [--config FILE]
+const keysUsage = `usage: arouter keys create --name NAME [--limit USD] [--limit-reset daily|weekly|monthly]
+                           [--allowed-models ID,author/*,...] [--expires RFC3339]
+       arouter keys list [--include-disabled] [--offset N]
+       arouter keys get HASH
+       arouter keys update HASH [--name NAME] [--limit USD|none] [--limit-reset PERIOD|none]
+                           [--allowed-models LIST|all] [--expires RFC3339|never]
+       arouter keys disable|enable|delete HASH
+       arouter keys rotate HASH [--grace DURATION]   new token; the old one works for DURATION more
+Every command also takes --config FILE and --url URL. With AROUTER_MANAGEMENT_KEY set it calls
+the gateway at --url as that key's user; without, it works on the configured store as the
+instance admin. HASH is the first column of "arouter keys list".
 `
 
-// keysCmd works on the store directly, so it needs no running gateway; a running one sees
-// changes within keys.refresh_after.
+// keyView is the part of the key object the CLI prints.
+type keyView struct {
+	Hash           string   `json:"hash"`
+	Name           string   `json:"name"`
+	Label          string   `json:"label"`
+	Disabled       bool     `json:"disabled"`
+	Limit          *float64 `json:"limit"`
+	LimitRemaining *float64 `json:"limit_remaining"`
+	LimitReset     *string  `json:"limit_reset"`
+	AllowedModels  []string `json:"allowed_models"`
+	Usage          float64  `json:"usage"`
+	CreatedAt      string   `json:"created_at"`
+	ExpiresAt      *string  `json:"expires_at"`
+}
+
 func keysCmd(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, keysUsage)
 		return errUsage
 	}
-	fs := flag.NewFlagSet("arouter keys "+args[0], flag.ContinueOnError)
+	sub := args[0]
+	fs := flag.NewFlagSet("arouter keys "+sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	cfgPath := configFlag(fs)
-	name := fs.String("name", "", "a name to recognise the key by (create)")
-	expires := fs.String("expires", "", "expiry time, RFC 3339 UTC such as 2027-01-31T00:00:00Z (create; default never)")
+	fs.Usage = func() { fmt.Fprint(stderr, keysUsage) }
+	cf := addClientFlags(fs)
+	name := fs.String("name", "", "a name to recognise the key by")
+	limit := fs.String("limit", "", `spend limit in USD per reset period ("none" removes it)`)
+	reset := fs.String("limit-reset", "", `when the limit starts again: daily, weekly, monthly ("none": never)`)
+	models := fs.String("allowed-models", "", `comma-separated model ids or wildcards such as "openai/*" ("all" removes the restriction)`)
+	expires := fs.String("expires", "", `expiry, RFC 3339 UTC such as 2027-01-31T00:00:00Z ("never" removes it)`)
+	includeDisabled := fs.Bool("include-disabled", false, "list disabled keys too")
+	offset := fs.Int("offset", 0, "skip this many keys (pages hold 100)")
+	grace := fs.Duration("grace", 0, "rotate: how long the old token keeps working, e.g. 1h (default: stops now)")
 	positional, err := parseFlags(fs, args[1:])
 	if err != nil {
 		return err
 	}
-	if args[0] != "disable" && args[0] != "enable" && len(positional) > 0 {
-		fmt.Fprintf(stderr, "arouter keys %s: unexpected argument %q\n%s", args[0], positional[0], keysUsage)
+	wantHash := sub != "create" && sub != "list"
+	if wantHash && len(positional) != 1 || !wantHash && len(positional) > 0 {
+		fmt.Fprint(stderr, keysUsage)
 		return errUsage
 	}
-	cfg, err := config.Load(*cfgPath)
-	if err != nil {
-		return err
-	}
-	st, err := sqlite.Open(cfg.Store.SQLite)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	ctx := context.Background()
+	fields := keyFields(fs, *name, *limit, *reset, *models, *expires)
 
-	switch args[0] {
+	c, err := cf.open(stderr)
+	if err != nil {
+		return err
+	}
+	defer c.close()
+	var hash string
+	if wantHash {
+		hash = url.PathEscape(positional[0])
+	}
+	var one struct {
+		Data     keyView `json:"data"`
+		Key      string  `json:"key"`
+		Previous keyView `json:"previous"`
+	}
+	switch sub {
 	case "create":
 		if *name == "" {
 			fmt.Fprint(stderr, "arouter keys create: --name is required\n"+keysUsage)
 			return errUsage
 		}
-		var exp time.Time
-		if *expires != "" {
-			if exp, err = time.Parse(time.RFC3339, *expires); err != nil {
-				return fmt.Errorf("--expires: %q is not an RFC 3339 time such as 2027-01-31T00:00:00Z", *expires)
-			}
-		}
-		token, err := apikey.Generate()
-		if err != nil {
+		if err := c.do("POST", "/v1/keys", fields, &one); err != nil {
 			return err
 		}
-		k := &apikey.Key{Hash: apikey.HashToken([]byte(token)), Name: *name, Label: apikey.Label(token),
-			CreatedAt: time.Now().UTC(), ExpiresAt: exp.UTC()}
-		if exp.IsZero() {
-			k.ExpiresAt = time.Time{}
-		}
-		if err := st.InsertKey(ctx, k); err != nil {
-			return err
-		}
-		// The token goes alone to stdout so that KEY=$(arouter keys create …) works; the rest
-		// goes to stderr.
-		fmt.Fprintln(stdout, token)
-		fmt.Fprintf(stderr, "created key %q (%s), hash %s\nThe token above is shown only once: store it now.\n", k.Name, k.Label, k.Hash)
+		// The token goes alone to stdout so that KEY=$(arouter keys create …) works.
+		fmt.Fprintln(stdout, one.Key)
+		fmt.Fprintf(stderr, "created key %q (%s), hash %s\nThe token above is shown only once: store it now.\n", one.Data.Name, one.Data.Label, one.Data.Hash)
 		return nil
 	case "list":
-		keys, err := st.ListKeys(ctx)
-		if err != nil {
+		q := fmt.Sprintf("/v1/keys?offset=%d&include_disabled=%t", *offset, *includeDisabled)
+		var list struct {
+			Data []keyView `json:"data"`
+		}
+		if err := c.do("GET", q, nil, &list); err != nil {
 			return err
 		}
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "HASH\tLABEL\tNAME\tSTATE\tCREATED")
-		for _, k := range keys {
-			state := "active"
-			if err := k.Usable(time.Now()); err != nil {
-				state = map[error]string{apikey.ErrDisabled: "disabled", apikey.ErrExpired: "expired"}[err]
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", k.Hash, k.Label, k.Name, state, k.CreatedAt.Format(time.RFC3339))
-		}
-		return tw.Flush()
-	case "disable", "enable":
-		if len(positional) != 1 {
-			fmt.Fprint(stderr, keysUsage)
-			return errUsage
-		}
-		h, err := apikey.ParseHash(positional[0])
-		if err != nil {
-			return fmt.Errorf("%w (copy the HASH column of `arouter keys list`)", err)
-		}
-		if err := st.SetKeyDisabled(ctx, h, args[0] == "disable"); err != nil {
+		return printKeys(stdout, list.Data)
+	case "get":
+		if err := c.do("GET", "/v1/keys/"+hash, nil, &one); err != nil {
 			return err
 		}
-		fmt.Fprintf(stderr, "key %s %sd\n", h, args[0])
+		return printKeys(stdout, []keyView{one.Data})
+	case "update", "disable", "enable":
+		if sub != "update" {
+			fields = map[string]any{"disabled": sub == "disable"}
+		} else if len(fields) == 0 {
+			return fmt.Errorf("nothing to update: give at least one of --name, --limit, --limit-reset, --allowed-models, --expires")
+		}
+		if err := c.do("PATCH", "/v1/keys/"+hash, fields, &one); err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "key %s updated (running gateways apply it within keys.refresh_after)\n", one.Data.Label)
+		return printKeys(stdout, []keyView{one.Data})
+	case "delete":
+		if err := c.do("DELETE", "/v1/keys/"+hash, nil, nil); err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "key %s deleted\n", positional[0])
+		return nil
+	case "rotate":
+		body := map[string]any{}
+		if *grace > 0 {
+			body["old_key_expires_at"] = time.Now().Add(*grace).UTC().Format(time.RFC3339)
+		}
+		if err := c.do("POST", "/v1/keys/"+hash+"/rotate", body, &one); err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, one.Key)
+		until := "now"
+		if one.Previous.ExpiresAt != nil {
+			until = *one.Previous.ExpiresAt
+		}
+		fmt.Fprintf(stderr, "rotated: new key %s (hash %s); the old token works until %s.\nThe token above is shown only once: store it now.\n",
+			one.Data.Label, one.Data.Hash, until)
 		return nil
 	default:
-		fmt.Fprintf(stderr, "arouter keys: unknown subcommand %q\n%s", args[0], keysUsage)
+		fmt.Fprintf(stderr, "arouter keys: unknown subcommand %q\n%s", sub, keysUsage)
 		return errUsage
 	}
+}
+
+// keyFields turns the flags that were set into a key object patch.
+func keyFields(fs *flag.FlagSet, name, limit, reset, models, expires string) map[string]any {
+	f := map[string]any{}
+	fs.Visit(func(fl *flag.Flag) {
+		switch fl.Name {
+		case "name":
+			f["name"] = name
+		case "limit":
+			if limit == "none" {
+				f["limit"] = nil
+			} else {
+				f["limit"] = jsonNumber(limit)
+			}
+		case "limit-reset":
+			if reset == "none" {
+				f["limit_reset"] = nil
+			} else {
+				f["limit_reset"] = reset
+			}
+		case "allowed-models":
+			if models == "all" {
+				f["allowed_models"] = nil
+			} else {
+				list := []string{}
+				for _, m := range strings.Split(models, ",") {
+					if m = strings.TrimSpace(m); m != "" {
+						list = append(list, m)
+					}
+				}
+				f["allowed_models"] = list
+			}
+		case "expires":
+			if expires == "never" {
+				f["expires_at"] = nil
+			} else {
+				f["expires_at"] = expires
+			}
+		}
+	})
+	return f
+}
+
+// jsonNumber passes a number through to the API unchanged, so that "2.50" is not rounded by a
+// float on the way; the API says if it is not a number.
+type jsonNumber string
+
+func (n jsonNumber) MarshalJSON() ([]byte, error) {
+	for _, c := range n {
+		if !(c >= '0' && c <= '9' || c == '.' || c == '-') {
+			return []byte(fmt.Sprintf("%q", string(n))), nil // the API will name the field
+		}
+	}
+	return []byte(n), nil
+}
+
+func printKeys(w io.Writer, keys []keyView) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "HASH\tLABEL\tNAME\tSTATE\tUSAGE\tLIMIT\tMODELS\tEXPIRES")
+	for _, k := range keys {
+		state := "active"
+		if k.Disabled {
+			state = "disabled"
+		}
+		limit := "-"
+		if k.Limit != nil {
+			limit = fmt.Sprintf("$%g", *k.Limit)
+			if k.LimitReset != nil {
+				limit += "/" + map[string]string{"daily": "day", "weekly": "week", "monthly": "month"}[*k.LimitReset]
+			}
+		}
+		models := "all"
+		if len(k.AllowedModels) > 0 {
+			models = strings.Join(k.AllowedModels, ",")
+		}
+		exp := "never"
+		if k.ExpiresAt != nil {
+			exp = *k.ExpiresAt
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t$%g\t%s\t%s\t%s\n", k.Hash, k.Label, k.Name, state, k.Usage, limit, models, exp)
+	}
+	return tw.Flush()
 }

@@ -13,14 +13,21 @@ import (
 const usage = `arouter — one OpenAI-compatible endpoint in front of many LLM providers.
 
 Usage:
-  arouter serve  [--config FILE]            run the gateway
-  arouter keys create --name NAME [--expires RFC3339] [--config FILE]
-                                            mint an API key; prints the token once, on stdout
-  arouter keys list    [--config FILE]      list keys (hash, label, name, state)
-  arouter keys disable HASH [--config FILE] refuse a key from now on (running gateways notice within keys.refresh_after)
-  arouter keys enable  HASH [--config FILE]
-  arouter mock   [--listen ADDR] [flags]    run the mock OpenAI-compatible provider alone
-  arouter help [COMMAND]
+  arouter serve  [--config FILE]           run the gateway
+  arouter keys create --name NAME [--limit USD] [--limit-reset daily|weekly|monthly] ...
+                                           mint an inference key; prints the token once, on stdout
+  arouter keys list|get|update|disable|enable|delete|rotate ...
+                                           manage inference keys ("arouter keys" for details)
+  arouter orgs list|create NAME            organizations you belong to; create one
+  arouter members list|add|set-role|remove members of the current organization
+  arouter credits [show] | credits add USD the credit pool of the current context
+  arouter admin-key                        mint a new management key for the instance admin
+  arouter mock   [--listen ADDR] [flags]   run the mock OpenAI-compatible provider alone
+  arouter help
+
+Management commands call the gateway at --url (env AROUTER_URL) when AROUTER_MANAGEMENT_KEY
+is set, acting as that key's user; without it they work on the configured store directly, as
+the instance admin.
 
 The configuration defaults to configs/arouter.yaml (or $AROUTER_CONFIG).
 Quick start: make run, then in another terminal:
@@ -45,6 +52,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = serveCmd(args[1:], stderr)
 	case "keys":
 		err = keysCmd(args[1:], stdout, stderr)
+	case "orgs", "members", "credits":
+		err = orgsCmd(args[0], args[1:], stdout, stderr)
+	case "admin-key":
+		err = adminKeyCmd(args[1:], stdout, stderr)
 	case "mock":
 		err = mockCmd(args[1:], stderr)
 	case "help", "-h", "--help":

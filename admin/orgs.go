@@ -1,0 +1,351 @@
+package admin
+
+import (
+	"errors"
+	"net/mail"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/arouter/arouter/apikey"
+	"github.com/arouter/arouter/tenancy"
+)
+
+type userObject struct {
+	ID    int64  `json:"id"`
+	Email string `json:"email"`
+	Name  string `json:"name"`
+}
+
+type orgObject struct {
+	ID        int64    `json:"id"`
+	Name      string   `json:"name"`
+	Personal  bool     `json:"personal"`
+	Role      string   `json:"role,omitempty"`
+	CreatedAt timeJSON `json:"created_at"`
+}
+
+type memberObject struct {
+	User     userObject `json:"user"`
+	Role     string     `json:"role"`
+	JoinedAt timeJSON   `json:"joined_at"`
+}
+
+type managementKeyObject struct {
+	Name           string   `json:"name"`
+	Label          string   `json:"label"`
+	UserID         int64    `json:"user_id"`
+	OrganizationID int64    `json:"organization_id"`
+	CreatedAt      timeJSON `json:"created_at"`
+}
+
+func newUserObject(u *tenancy.User) userObject {
+	return userObject{ID: u.ID, Email: u.Email, Name: u.Name}
+}
+
+func newOrgObject(o *tenancy.Org, role tenancy.Role) orgObject {
+	return orgObject{ID: o.ID, Name: o.Name, Personal: o.Personal, Role: string(role), CreatedAt: timeJSON(o.CreatedAt)}
+}
+
+// me serves GET /v1/me: who the key acts as, and where.
+func (c *call) me() {
+	writeJSON(c.ctx, 200, map[string]any{"data": map[string]any{
+		"user":         newUserObject(&c.p.User),
+		"organization": newOrgObject(&c.p.Org, c.p.Role),
+		"role":         c.p.Role,
+	}})
+}
+
+// listOrgs serves GET /v1/orgs: every context the user belongs to, for switching between them.
+func (c *call) listOrgs() {
+	ms, err := c.api.store.OrgsOfUser(c.context(), c.p.User.ID)
+	if err != nil {
+		c.fail(err, errOrgNotFound)
+		return
+	}
+	out := make([]orgObject, 0, len(ms))
+	for i := range ms {
+		out = append(out, newOrgObject(&ms[i].Org, ms[i].Role))
+	}
+	writeJSON(c.ctx, 200, map[string]any{"data": out})
+}
+
+// createOrg serves POST /v1/orgs. The caller becomes the organization's admin and receives a
+// management key acting in it.
+func (c *call) createOrg() {
+	f, e := decodeFields(c.ctx.PostBody(), "name")
+	if e != nil {
+		e.write(c.ctx)
+		return
+	}
+	if !f.has("name") {
+		badField("name", "is required").write(c.ctx)
+		return
+	}
+	name, e := f.str("name", maxNameLen)
+	if e != nil {
+		e.write(c.ctx)
+		return
+	}
+	o := &tenancy.Org{Name: name, CreatedAt: c.api.now().UTC()}
+	if err := c.api.store.CreateOrg(c.context(), o, c.p.User.ID); err != nil {
+		c.fail(err, errOrgNotFound)
+		return
+	}
+	token, mk, err := c.api.mintManagementKey(c, c.p.User.ID, o.ID, "created with "+o.Name)
+	if err != nil {
+		c.fail(err, errOrgNotFound)
+		return
+	}
+	c.api.log.Info("organization created", zap.Int64("org", o.ID), zap.Int64("by", c.p.User.ID))
+	writeJSON(c.ctx, 201, map[string]any{
+		"data":           newOrgObject(o, tenancy.RoleAdmin),
+		"management_key": token,
+		"key":            managementKeyObject{Name: mk.Name, Label: mk.Label, UserID: mk.UserID, OrganizationID: mk.OrgID, CreatedAt: timeJSON(mk.CreatedAt)},
+	})
+}
+
+// ownOrg parses an organization id from the path: it must be the principal's context, since a
+// management key acts in exactly one. Any other id is not found.
+func (c *call) ownOrg(s string) bool {
+	id, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || id != c.p.Org.ID {
+		errOrgNotFound.write(c.ctx)
+		return false
+	}
+	return true
+}
+
+func (c *call) listMembers(org string) {
+	if !c.ownOrg(org) || !c.requireAdmin() {
+		return
+	}
+	ms, err := c.api.store.Members(c.context(), c.p.Org.ID)
+	if err != nil {
+		c.fail(err, errOrgNotFound)
+		return
+	}
+	out := make([]memberObject, 0, len(ms))
+	for i := range ms {
+		out = append(out, memberObject{User: newUserObject(&ms[i].User), Role: string(ms[i].Role), JoinedAt: timeJSON(ms[i].JoinedAt)})
+	}
+	writeJSON(c.ctx, 200, map[string]any{"data": out})
+}
+
+// addMember serves POST /v1/orgs/{id}/members with email and role (and a name for a new user).
+// Someone without an account yet gets one: the answer then carries a management key acting in
+// this organization, the invitation to hand over.
+func (c *call) addMember(org string) {
+	if !c.ownOrg(org) || !c.requireAdmin() {
+		return
+	}
+	if c.p.Org.Personal {
+		newError(400, "a personal context has no other members; create an organization with POST /v1/orgs").write(c.ctx)
+		return
+	}
+	f, e := decodeFields(c.ctx.PostBody(), "email", "name", "role")
+	if e != nil {
+		e.write(c.ctx)
+		return
+	}
+	if !f.has("email") {
+		badField("email", "is required").write(c.ctx)
+		return
+	}
+	email, e := f.str("email", 254)
+	if e != nil {
+		e.write(c.ctx)
+		return
+	}
+	if a, err := mail.ParseAddress(email); err != nil || a.Address != email {
+		badField("email", "%q is not an email address", email).write(c.ctx)
+		return
+	}
+	email = strings.ToLower(email)
+	role := tenancy.RoleMember
+	if f.has("role") {
+		s, e := f.str("role", 16)
+		if e != nil {
+			e.write(c.ctx)
+			return
+		}
+		r, err := tenancy.ParseRole(s)
+		if err != nil {
+			badField("role", "%v", err).write(c.ctx)
+			return
+		}
+		role = r
+	}
+	name := email[:strings.IndexByte(email, '@')]
+	if f.has("name") {
+		if name, e = f.str("name", maxNameLen); e != nil {
+			e.write(c.ctx)
+			return
+		}
+	}
+
+	ctx := c.context()
+	u, err := c.api.store.UserByEmail(ctx, email)
+	invited := false
+	switch {
+	case err == nil:
+	case errors.Is(err, tenancy.ErrNotFound):
+		u = &tenancy.User{Email: email, Name: name, CreatedAt: c.api.now().UTC()}
+		if err := c.api.store.CreateUser(ctx, u); err != nil {
+			c.fail(err, errUserNotFound)
+			return
+		}
+		invited = true
+	default:
+		c.fail(err, errUserNotFound)
+		return
+	}
+	if err := c.api.store.AddMember(ctx, c.p.Org.ID, u.ID, role); err != nil {
+		if errors.Is(err, tenancy.ErrExists) {
+			newError(409, "%s is already a member; change their role with PATCH %s/%d", email, c.ctx.Path(), u.ID).write(c.ctx)
+			return
+		}
+		c.fail(err, errUserNotFound)
+		return
+	}
+	out := map[string]any{"data": memberObject{User: newUserObject(u), Role: string(role), JoinedAt: timeJSON(c.api.now())}}
+	if invited {
+		token, _, err := c.api.mintManagementKey(c, u.ID, c.p.Org.ID, "invitation to "+c.p.Org.Name)
+		if err != nil {
+			c.fail(err, errUserNotFound)
+			return
+		}
+		out["management_key"] = token
+	}
+	c.api.log.Info("member added", zap.Int64("org", c.p.Org.ID), zap.Int64("user", u.ID), zap.String("role", string(role)), zap.Bool("new_user", invited))
+	writeJSON(c.ctx, 201, out)
+}
+
+// memberID parses a user id from the path.
+func (c *call) memberID(s string) (int64, bool) {
+	id, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || id <= 0 {
+		errUserNotFound.write(c.ctx)
+		return 0, false
+	}
+	return id, true
+}
+
+func (c *call) setRole(org, user string) {
+	if !c.ownOrg(org) || !c.requireAdmin() {
+		return
+	}
+	id, ok := c.memberID(user)
+	if !ok {
+		return
+	}
+	f, e := decodeFields(c.ctx.PostBody(), "role")
+	if e != nil {
+		e.write(c.ctx)
+		return
+	}
+	if !f.has("role") {
+		badField("role", "is required").write(c.ctx)
+		return
+	}
+	s, e := f.str("role", 16)
+	if e != nil {
+		e.write(c.ctx)
+		return
+	}
+	role, err := tenancy.ParseRole(s)
+	if err != nil {
+		badField("role", "%v", err).write(c.ctx)
+		return
+	}
+	if err := c.api.store.SetMemberRole(c.context(), c.p.Org.ID, id, role); err != nil {
+		c.fail(err, errUserNotFound)
+		return
+	}
+	c.api.log.Info("member role changed", zap.Int64("org", c.p.Org.ID), zap.Int64("user", id), zap.String("role", s), zap.Int64("by", c.p.User.ID))
+	writeJSON(c.ctx, 200, map[string]any{"data": map[string]any{"user_id": id, "role": role}})
+}
+
+// removeMember serves DELETE /v1/orgs/{id}/members/{user}: the member's management keys for
+// the organization stop working and the inference keys they created are disabled.
+func (c *call) removeMember(org, user string) {
+	if !c.ownOrg(org) || !c.requireAdmin() {
+		return
+	}
+	id, ok := c.memberID(user)
+	if !ok {
+		return
+	}
+	disabled, err := c.api.store.RemoveMember(c.context(), c.p.Org.ID, id)
+	if err != nil {
+		c.fail(err, errUserNotFound)
+		return
+	}
+	for _, h := range disabled {
+		c.api.cache.Invalidate(h)
+	}
+	c.api.log.Info("member removed", zap.Int64("org", c.p.Org.ID), zap.Int64("user", id), zap.Int("keys_disabled", len(disabled)), zap.Int64("by", c.p.User.ID))
+	writeJSON(c.ctx, 200, map[string]any{"deleted": true, "keys_disabled": len(disabled)})
+}
+
+// createManagementKey serves POST /v1/management-keys: a new management key for the calling
+// user, acting in organization_id (default: the current context), which the user must belong to.
+func (c *call) createManagementKey() {
+	f, e := decodeFields(c.ctx.PostBody(), "name", "organization_id")
+	if e != nil {
+		e.write(c.ctx)
+		return
+	}
+	name := "management key"
+	if f.has("name") {
+		if name, e = f.str("name", maxNameLen); e != nil {
+			e.write(c.ctx)
+			return
+		}
+	}
+	orgID := c.p.Org.ID
+	if f.has("organization_id") {
+		if orgID, e = f.int("organization_id"); e != nil {
+			e.write(c.ctx)
+			return
+		}
+	}
+	ms, err := c.api.store.OrgsOfUser(c.context(), c.p.User.ID)
+	if err != nil {
+		c.fail(err, errOrgNotFound)
+		return
+	}
+	member := false
+	for _, m := range ms {
+		member = member || m.Org.ID == orgID
+	}
+	if !member {
+		errOrgNotFound.write(c.ctx)
+		return
+	}
+	token, mk, err := c.api.mintManagementKey(c, c.p.User.ID, orgID, name)
+	if err != nil {
+		c.fail(err, errOrgNotFound)
+		return
+	}
+	writeJSON(c.ctx, 201, map[string]any{
+		"data": managementKeyObject{Name: mk.Name, Label: mk.Label, UserID: mk.UserID, OrganizationID: mk.OrgID, CreatedAt: timeJSON(mk.CreatedAt)},
+		"key":  token,
+	})
+}
+
+// mintManagementKey stores a new management key for user in org and returns its token.
+func (a *API) mintManagementKey(c *call, userID, orgID int64, name string) (string, *tenancy.ManagementKey, error) {
+	token, err := apikey.GenerateManagement()
+	if err != nil {
+		return "", nil, err
+	}
+	mk := &tenancy.ManagementKey{Hash: apikey.HashToken([]byte(token)), Name: name, Label: apikey.Label(token),
+		UserID: userID, OrgID: orgID, CreatedAt: a.now().UTC().Truncate(time.Millisecond)}
+	if err := a.store.InsertManagementKey(c.context(), mk); err != nil {
+		return "", nil, err
+	}
+	return token, mk, nil
+}

@@ -1,0 +1,52 @@
+package admin
+
+import (
+	"context"
+	"time"
+
+	"github.com/arouter/arouter/apikey"
+	"github.com/arouter/arouter/money"
+	"github.com/arouter/arouter/tenancy"
+)
+
+// Store is the durable state the Management API reads and writes. store/sqlite implements it.
+// Errors wrap tenancy.ErrNotFound, tenancy.ErrExists or tenancy.ErrLastAdmin where those
+// apply; methods that take an orgID treat a row of another organization as not found, so that
+// no call can reach across organizations.
+type Store interface {
+	// CreateUser stores u with a new personal context (u.PersonalOrgID) of which u is the
+	// admin, in one transaction, and sets u.ID, u.PersonalOrgID and u.CreatedAt.
+	CreateUser(ctx context.Context, u *tenancy.User) error
+	UserByEmail(ctx context.Context, email string) (*tenancy.User, error)
+	// InstanceAdmin returns the user bootstrapped at first start.
+	InstanceAdmin(ctx context.Context) (*tenancy.User, error)
+
+	// CreateOrg stores o and makes adminUserID its admin, in one transaction.
+	CreateOrg(ctx context.Context, o *tenancy.Org, adminUserID int64) error
+	OrgsOfUser(ctx context.Context, userID int64) ([]tenancy.Membership, error)
+	Members(ctx context.Context, orgID int64) ([]tenancy.Member, error)
+	AddMember(ctx context.Context, orgID, userID int64, role tenancy.Role) error
+	SetMemberRole(ctx context.Context, orgID, userID int64, role tenancy.Role) error
+	// RemoveMember removes the membership, deletes the user's management keys for the
+	// organization and disables the inference keys the user created in it, in one
+	// transaction, returning those keys' hashes.
+	RemoveMember(ctx context.Context, orgID, userID int64) ([]apikey.Hash, error)
+
+	InsertManagementKey(ctx context.Context, k *tenancy.ManagementKey) error
+	PrincipalByManagementKey(ctx context.Context, h apikey.Hash) (*tenancy.Principal, error)
+
+	InsertKey(ctx context.Context, k *apikey.Key) error
+	// KeyInOrg returns the live (not deleted) key with hash h in orgID.
+	KeyInOrg(ctx context.Context, h apikey.Hash, orgID int64) (*apikey.Key, error)
+	ListKeys(ctx context.Context, f apikey.Filter) ([]*apikey.Key, error)
+	// UpdateKey applies change to a copy of the key in one write transaction and returns
+	// the stored result; an error from change aborts the update and is returned.
+	UpdateKey(ctx context.Context, h apikey.Hash, orgID int64, change func(*apikey.Key) error) (*apikey.Key, error)
+	DeleteKey(ctx context.Context, h apikey.Hash, orgID int64) error
+	// RotateKey stores next as the successor of the key with hash old (next inherits its
+	// BudgetID) and makes the old key expire at oldExpiresAt (or keeps an earlier expiry),
+	// in one transaction.
+	RotateKey(ctx context.Context, old apikey.Hash, orgID int64, next *apikey.Key, oldExpiresAt time.Time) (*apikey.Key, error)
+
+	AddCredits(ctx context.Context, orgID int64, amount money.Nanos, byUserID int64) error
+}

@@ -1,0 +1,181 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+)
+
+const orgsUsage = `usage: arouter orgs list                      the contexts your management key's user belongs to
+       arouter orgs create NAME               a new organization; prints a management key acting in it
+       arouter members list                   members of the current organization (admins)
+       arouter members add EMAIL [--role admin|member] [--name NAME]
+       arouter members set-role USER_ID admin|member
+       arouter members remove USER_ID
+       arouter credits [show]                 the context's credits and usage (admins)
+       arouter credits add USD
+Every command also takes --config FILE and --url URL (see "arouter keys").
+`
+
+// orgsCmd serves "arouter orgs", "arouter members" and "arouter credits".
+func orgsCmd(group string, args []string, stdout, stderr io.Writer) error {
+	sub := "show"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		sub, args = args[0], args[1:]
+	} else if group != "credits" {
+		fmt.Fprint(stderr, orgsUsage)
+		return errUsage
+	}
+	fs := flag.NewFlagSet("arouter "+group+" "+sub, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, orgsUsage) }
+	cf := addClientFlags(fs)
+	role := fs.String("role", "member", "members add: admin or member")
+	name := fs.String("name", "", "members add: display name of a new user (default: the email's local part)")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	arity := map[string]int{"orgs list": 0, "orgs create": 1, "members list": 0, "members add": 1,
+		"members set-role": 2, "members remove": 1, "credits show": 0, "credits add": 1}
+	n, ok := arity[group+" "+sub]
+	if !ok || len(pos) != n {
+		fmt.Fprint(stderr, orgsUsage)
+		return errUsage
+	}
+	c, err := cf.open(stderr)
+	if err != nil {
+		return err
+	}
+	defer c.close()
+
+	var out map[string]json.RawMessage
+	switch group + " " + sub {
+	case "orgs list":
+		var list struct {
+			Data []struct {
+				ID       int64  `json:"id"`
+				Name     string `json:"name"`
+				Personal bool   `json:"personal"`
+				Role     string `json:"role"`
+			} `json:"data"`
+		}
+		if err := c.do("GET", "/v1/orgs", nil, &list); err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tNAME\tKIND\tROLE")
+		for _, o := range list.Data {
+			kind := "organization"
+			if o.Personal {
+				kind = "personal"
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", o.ID, o.Name, kind, o.Role)
+		}
+		return tw.Flush()
+	case "orgs create":
+		var res struct {
+			Data struct {
+				ID   int64  `json:"id"`
+				Name string `json:"name"`
+			} `json:"data"`
+			ManagementKey string `json:"management_key"`
+		}
+		if err := c.do("POST", "/v1/orgs", map[string]any{"name": pos[0]}, &res); err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, res.ManagementKey)
+		fmt.Fprintf(stderr, "created organization %q (id %d); you are its admin.\nThe management key above acts in it and is shown only once.\n", res.Data.Name, res.Data.ID)
+		return nil
+	}
+
+	// The remaining commands act on the current context, which /v1/me names.
+	var me struct {
+		Data struct {
+			Organization struct {
+				ID int64 `json:"id"`
+			} `json:"organization"`
+		} `json:"data"`
+	}
+	if err := c.do("GET", "/v1/me", nil, &me); err != nil {
+		return err
+	}
+	members := fmt.Sprintf("/v1/orgs/%d/members", me.Data.Organization.ID)
+	switch group + " " + sub {
+	case "members list":
+		var list struct {
+			Data []struct {
+				User struct {
+					ID    int64  `json:"id"`
+					Email string `json:"email"`
+					Name  string `json:"name"`
+				} `json:"user"`
+				Role string `json:"role"`
+			} `json:"data"`
+		}
+		if err := c.do("GET", members, nil, &list); err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "USER_ID\tEMAIL\tNAME\tROLE")
+		for _, m := range list.Data {
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", m.User.ID, m.User.Email, m.User.Name, m.Role)
+		}
+		return tw.Flush()
+	case "members add":
+		body := map[string]any{"email": pos[0], "role": *role}
+		if *name != "" {
+			body["name"] = *name
+		}
+		if err := c.do("POST", members, body, &out); err != nil {
+			return err
+		}
+		if mk, ok := out["management_key"]; ok {
+			var token string
+			_ = json.Unmarshal(mk, &token)
+			fmt.Fprintln(stdout, token)
+			fmt.Fprintf(stderr, "added %s as %s. They had no account: the management key above is their invitation (shown only once).\n", pos[0], *role)
+			return nil
+		}
+		fmt.Fprintf(stderr, "added %s as %s\n", pos[0], *role)
+		return nil
+	case "members set-role":
+		if err := c.do("PATCH", members+"/"+pos[0], map[string]any{"role": pos[1]}, nil); err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "user %s is now %s\n", pos[0], pos[1])
+		return nil
+	case "members remove":
+		if err := c.do("DELETE", members+"/"+pos[0], nil, &out); err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "removed user %s; their keys in this organization were disabled (%s)\n", pos[0], out["keys_disabled"])
+		return nil
+	case "credits add":
+		if err := c.do("POST", "/v1/credits", map[string]any{"amount": jsonNumber(pos[0])}, &out); err != nil {
+			return err
+		}
+		return printJSON(stdout, out["data"])
+	default: // credits show
+		if err := c.do("GET", "/v1/credits", nil, &out); err != nil {
+			return err
+		}
+		return printJSON(stdout, out["data"])
+	}
+}
+
+func printJSON(w io.Writer, raw json.RawMessage) error {
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "%s\n", b)
+	return err
+}
