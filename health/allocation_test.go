@@ -36,3 +36,21 @@ func TestReadAllocatesNothing(t *testing.T) {
 		t.Fatalf("reading allocates %.2f times per call, want 0", allocs)
 	}
 }
+
+// TestScoreAllocatesNothing covers the router's read, including the once-a-second refresh, and
+// the probe's write.
+func TestScoreAllocatesNothing(t *testing.T) {
+	tr := New([]string{"a"}, nil)
+	tr.Observe(0, Outcome{OK: true, TTFB: time.Second, Latency: 2 * time.Second, CompletionTokens: 10}, base)
+	k := 0
+	allocs := testing.AllocsPerRun(1000, func() {
+		k++
+		at := base.Add(time.Duration(k) * 100 * time.Millisecond) // a refresh every 10 runs
+		_ = tr.Score(0, at)
+		tr.ObserveProbe(0, k%2 == 0, at)
+		_ = tr.Healthy(0)
+	})
+	if allocs != 0 {
+		t.Fatalf("Score allocates %.2f times per call, want 0", allocs)
+	}
+}

@@ -327,7 +327,7 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("%s = %v, want about 100ms", name, d)
 		}
 	}
-	if n := strings.Count(out, "arouter_deployment_"); n != 3*5 {
-		t.Errorf("%d deployment series, want 15:\n%s", n, out)
+	if n := strings.Count(out, "arouter_deployment_"); n != 3*7 {
+		t.Errorf("%d deployment series, want 21:\n%s", n, out)
 	}
 }

@@ -46,3 +46,19 @@ func BenchmarkWindow(b *testing.B) {
 		_ = tr.Window(0, Span5m, now)
 	}
 }
+
+// BenchmarkScore measures the router's per-candidate read from every core, with the clock
+// moving so that the cached score is recomputed once a second as in production.
+func BenchmarkScore(b *testing.B) {
+	tr := New([]string{"a"}, nil)
+	now := time.Now()
+	for k := range 1000 {
+		tr.Observe(0, Outcome{OK: true, TTFB: time.Duration(k) * time.Millisecond}, now.Add(-time.Duration(k%300)*time.Second))
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			_ = tr.Score(0, time.Now())
+		}
+	})
+}

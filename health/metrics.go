@@ -26,6 +26,15 @@ func (t *Tracker) registerGauges(set *metrics.Set) {
 		set.NewGauge(`arouter_deployment_ttfb_p99_seconds{`+label+`}`, func() float64 {
 			return t.Window(i, Span5m, t.now()).TTFBp99.Seconds()
 		})
+		set.NewGauge(`arouter_deployment_healthy{`+label+`}`, func() float64 {
+			if t.Healthy(i) {
+				return 1
+			}
+			return 0
+		})
+		set.NewGauge(`arouter_deployment_probe_failures{`+label+`}`, func() float64 {
+			return float64(t.deps[i].probeFailures.Load())
+		})
 	}
 }
 

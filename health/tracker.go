@@ -1,19 +1,22 @@
-// Package health keeps passive health statistics per deployment (one model on one provider):
-// availability, time to first byte and generation throughput over the last 5 minutes, 30 minutes
-// and day, learned from the requests the proxy forwards anyway.
+// Package health keeps health statistics per deployment (one model on one provider):
+// availability, error rate, time to first byte, total latency and generation throughput over the
+// last 5 minutes, 30 minutes and day, learned from the requests the proxy forwards anyway
+// (passive) and from periodic probes of each provider (active, see Prober).
 //
 // The proxy calls Observe once per request that reached a provider, from every request
 // goroutine, so Observe is a handful of atomic adds on preallocated memory: no lock, no
-// allocation. Readers (routing by latency, the endpoints listing, metrics scrapes) pay instead:
-// a read sums the time buckets its window covers.
+// allocation. Readers of whole windows (the endpoints listing, metrics scrapes) pay instead: a
+// read sums the time buckets its window covers. The router, which reads on every request, reads
+// a Score instead: a summary of the 5m window cached per deployment and recomputed at most once
+// a second (see score.go).
 //
 // Each deployment has two rings of time buckets: 30 one-minute buckets serve the 5m and 30m
 // windows and 24 one-hour buckets serve the 1d window. Writing both rings costs a second set of
-// adds, but a day of minute buckets would be 1440 buckets per deployment, about 400 KiB with
-// latency histograms, where the two rings take about 15 KiB. A window is the n most recent
-// buckets including the current, partly elapsed one, so "5m" covers between 4 and 5 minutes of
-// traffic and "1d" between 23 and 24 hours. Time is always passed in, which keeps the package
-// deterministic under test and lets the caller reuse the time.Now it already took.
+// adds, but a day of minute buckets would be 1440 buckets per deployment, over 1 MiB with
+// latency and throughput histograms, where the two rings take about 43 KiB. A window is the n
+// most recent buckets including the current, partly elapsed one, so "5m" covers between 4 and 5
+// minutes of traffic and "1d" between 23 and 24 hours. Time is always passed in, which keeps the
+// package deterministic under test and lets the caller reuse the time.Now it already took.
 package health
 
 import (
@@ -67,6 +70,17 @@ type bucket struct {
 	tokens   atomic.Int64  // completion tokens of requests with a generation time
 	genNanos atomic.Int64  // their summed generation time
 	ttfb     histogram     // TTFB of successful requests
+	latency  histogram     // total latency of successful requests
+	tps      histogram     // tokens per second of successful requests with a generation time
+}
+
+// sample is what one request adds to a bucket, prepared once for both rings. A histogram index
+// of -1 means "not measured".
+type sample struct {
+	calls         uint64
+	tokens, gen   int64
+	ttfb, latency int
+	tps           int
 }
 
 const (
@@ -76,17 +90,23 @@ const (
 
 // add counts a request into b if b holds stamp, resetting b first if it still holds an older
 // time unit.
-func (b *bucket) add(stamp int64, calls uint64, tokens, gen int64, hist int) {
+func (b *bucket) add(stamp int64, s *sample) {
 	if b.stamp.Load() != stamp && !b.claim(stamp) {
 		return
 	}
-	b.calls.Add(calls)
-	if tokens > 0 {
-		b.tokens.Add(tokens)
-		b.genNanos.Add(gen)
+	b.calls.Add(s.calls)
+	if s.tokens > 0 {
+		b.tokens.Add(s.tokens)
+		b.genNanos.Add(s.gen)
 	}
-	if hist >= 0 {
-		b.ttfb[hist].Add(1)
+	if s.ttfb >= 0 {
+		b.ttfb[s.ttfb].Add(1)
+	}
+	if s.latency >= 0 {
+		b.latency[s.latency].Add(1)
+	}
+	if s.tps >= 0 {
+		b.tps[s.tps].Add(1)
 	}
 }
 
@@ -117,34 +137,77 @@ func (b *bucket) claim(stamp int64) bool {
 			b.tokens.Store(0)
 			b.genNanos.Store(0)
 			b.ttfb.reset()
+			b.latency.reset()
+			b.tps.reset()
 			b.stamp.Store(stamp)
 			return true
 		}
 	}
 }
 
-// deployment is one deployment's two rings.
+// deployment is one deployment's two rings and the state the router reads.
 type deployment struct {
 	name    string
 	minutes [minuteSlots]bucket
 	hours   [hourSlots]bucket
+	// lastFailed says the latest outcome (request or probe) was a failure; see Score.Healthy.
+	lastFailed atomic.Bool
+	// probeFailures counts consecutive failed active probes of the deployment's provider.
+	probeFailures atomic.Int64
+	score         scoreCache
 }
 
 // Tracker holds the health statistics of a fixed set of deployments. It is safe for concurrent
-// use; all its memory is allocated by New.
+// use; all its memory is allocated by NewTracker.
 type Tracker struct {
 	deps []deployment
-	now  func() time.Time // clock of the metrics gauges, which have no caller to pass the time
+	opts Options
+	now  func() time.Time // clock of the metrics gauges and Healthy, which have no caller to pass the time
 }
 
-// New tracks len(names) deployments; names[i] is the name of deployment i, as in
-// "openai/gpt-4o-mini@mock". If set is non-nil it also registers in set, once, the gauges
-// arouter_deployment_availability{deployment, window="5m"|"30m"|"1d"} and
-// arouter_deployment_ttfb_p50_seconds and _p99_seconds{deployment} over the 5m window. The names
-// must then be unique, and set must not already hold gauges from another Tracker: the metrics
-// package panics on a duplicate name.
+// Options configure a Tracker; zero values take the defaults noted.
+type Options struct {
+	// Metrics receives the per-deployment gauges (see NewTracker); nil registers none.
+	Metrics *metrics.Set
+	// MaxErrorRate is the error rate over the 5m window above which a deployment is unhealthy,
+	// default 0.5. 1 or more never marks a deployment unhealthy by its error rate.
+	MaxErrorRate float64
+	// MinRequests is how many requests (and probes) the 5m window must hold before its error
+	// rate counts, default 10, so that one failure of an idle deployment is not an outage.
+	MinRequests int64
+	// ProbeFailures is how many consecutive failed active probes make a deployment unhealthy,
+	// default 3.
+	ProbeFailures int64
+}
+
+func (o *Options) setDefaults() {
+	if o.MaxErrorRate <= 0 {
+		o.MaxErrorRate = 0.5
+	}
+	if o.MinRequests <= 0 {
+		o.MinRequests = 10
+	}
+	if o.ProbeFailures <= 0 {
+		o.ProbeFailures = 3
+	}
+}
+
+// New is NewTracker with default thresholds and set as Options.Metrics.
 func New(names []string, set *metrics.Set) *Tracker {
-	t := &Tracker{deps: make([]deployment, len(names)), now: time.Now}
+	return NewTracker(names, Options{Metrics: set})
+}
+
+// NewTracker tracks len(names) deployments; names[i] is the name of deployment i, as in
+// "openai/gpt-4o-mini@mock". If opts.Metrics is non-nil it also registers there, once, the
+// gauges arouter_deployment_availability{deployment, window="5m"|"30m"|"1d"},
+// arouter_deployment_ttfb_p50_seconds and _p99_seconds{deployment} over the 5m window,
+// arouter_deployment_healthy{deployment} (1 or 0) and
+// arouter_deployment_probe_failures{deployment} (consecutive failed probes). The names must then
+// be unique, and the set must not already hold gauges from another Tracker: the metrics package
+// panics on a duplicate name.
+func NewTracker(names []string, opts Options) *Tracker {
+	opts.setDefaults()
+	t := &Tracker{deps: make([]deployment, len(names)), opts: opts, now: time.Now}
 	for i := range t.deps {
 		d := &t.deps[i]
 		d.name = names[i]
@@ -155,8 +218,8 @@ func New(names []string, set *metrics.Set) *Tracker {
 			d.hours[j].stamp.Store(stampEmpty)
 		}
 	}
-	if set != nil {
-		t.registerGauges(set)
+	if opts.Metrics != nil {
+		t.registerGauges(opts.Metrics)
 	}
 	return t
 }
@@ -171,23 +234,30 @@ func (t *Tracker) Name(i int) string { return t.deps[i].name }
 // i is not in [0, Len()), like a slice index.
 func (t *Tracker) Observe(i int, o Outcome, now time.Time) {
 	d := &t.deps[i]
-	calls := uint64(oneRequest)
-	hist := -1
-	var tokens, gen int64
+	s := sample{calls: oneRequest, ttfb: -1, latency: -1, tps: -1}
 	if !o.OK {
-		calls |= 1
+		s.calls |= 1
 	} else {
 		if o.TTFB > 0 {
-			hist = histIndex(o.TTFB)
+			s.ttfb = histIndex(o.TTFB)
+		}
+		if o.Latency > 0 {
+			s.latency = histIndex(o.Latency)
 		}
 		if g := o.Latency - o.TTFB; o.CompletionTokens > 0 && g > 0 {
-			tokens, gen = o.CompletionTokens, int64(g)
+			s.tokens, s.gen = o.CompletionTokens, int64(g)
+			s.tps = histIndex(rateToDuration(float64(o.CompletionTokens) / g.Seconds()))
 		}
+	}
+	// Written only on change: a store on every request would bounce the cache line between
+	// cores for nothing.
+	if failed := !o.OK; d.lastFailed.Load() != failed {
+		d.lastFailed.Store(failed)
 	}
 	sec := now.Unix()
 	m, h := floorDiv(sec, 60), floorDiv(sec, 3600)
-	d.minutes[slot(m, minuteSlots)].add(m, calls, tokens, gen, hist)
-	d.hours[slot(h, hourSlots)].add(h, calls, tokens, gen, hist)
+	d.minutes[slot(m, minuteSlots)].add(m, &s)
+	d.hours[slot(h, hourSlots)].add(h, &s)
 }
 
 // floorDiv divides rounding toward minus infinity, so that times before 1970 still fall into

@@ -34,9 +34,24 @@ type Window struct {
 	// TTFB percentiles of the successful requests, each within its histogram bucket's 25%
 	// precision; 0 when there were none.
 	TTFBp50, TTFBp90, TTFBp99 time.Duration
+	// LatencyP50 is the median total latency of the successful requests, to the same
+	// precision; 0 when there were none.
+	LatencyP50 time.Duration
 	// TokensPerSecond is all completion tokens over all generation time of the requests that
 	// reported both, so long generations weigh more than short ones; 0 when there were none.
 	TokensPerSecond float64
+	// TokensPerSecondP50 is the median of the same requests' own rates, each request counting
+	// once: what a typical request sees, where TokensPerSecond is what the provider delivered.
+	// It has the histogram's 25% precision; 0 when there were none.
+	TokensPerSecondP50 float64
+}
+
+// ErrorRate is the fraction of requests that failed, 0 when there were none.
+func (w *Window) ErrorRate() float64 {
+	if w.Requests <= 0 {
+		return 0
+	}
+	return float64(w.Errors) / float64(w.Requests)
 }
 
 // Snapshot is a deployment's health over every window.
@@ -57,8 +72,8 @@ func (t *Tracker) Snapshot(i int, now time.Time) Snapshot {
 }
 
 // Window returns deployment i's health over span s ending at now. It allocates nothing; its cost
-// is proportional to the buckets the span covers (5, 30 or 24, about 70 atomic loads each), so
-// a router consulting it per request should cache the result for a second or so.
+// is proportional to the buckets the span covers (5, 30 or 24, about 200 atomic loads each), so
+// a router should read Score, which caches the 5m window, instead.
 func (t *Tracker) Window(i int, s Span, now time.Time) Window {
 	var a accumulator
 	t.sum(&a, i, s, now, true)
@@ -69,7 +84,8 @@ func (t *Tracker) Window(i int, s Span, now time.Time) Window {
 type accumulator struct {
 	requests, errors int64
 	tokens, genNanos int64
-	hist             histCounts
+	hist             histCounts // TTFB
+	latency, tps     histCounts
 }
 
 // sum adds deployment i's buckets of span s at now into a, the latency histograms only if
@@ -109,6 +125,8 @@ func (a *accumulator) add(b *bucket, u int64, withHist bool) {
 	a.genNanos += b.genNanos.Load()
 	if withHist {
 		a.hist.addFrom(&b.ttfb)
+		a.latency.addFrom(&b.latency)
+		a.tps.addFrom(&b.tps)
 	}
 }
 
@@ -118,6 +136,12 @@ func (a *accumulator) window() Window {
 		w.TTFBp50 = a.hist.quantile(0.50, n)
 		w.TTFBp90 = a.hist.quantile(0.90, n)
 		w.TTFBp99 = a.hist.quantile(0.99, n)
+	}
+	if n := a.latency.total(); n > 0 {
+		w.LatencyP50 = a.latency.quantile(0.50, n)
+	}
+	if n := a.tps.total(); n > 0 {
+		w.TokensPerSecondP50 = durationToRate(a.tps.quantile(0.50, n))
 	}
 	if a.tokens > 0 && a.genNanos > 0 {
 		w.TokensPerSecond = float64(a.tokens) / time.Duration(a.genNanos).Seconds()
