@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math/big"
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/arouter/arouter/apikey"
 	"github.com/arouter/arouter/money"
@@ -62,7 +64,7 @@ func (f fields) str(name string, maxLen int) (string, *apiError) {
 		return "", badField(name, "must be a string")
 	}
 	s = strings.TrimSpace(s)
-	if s == "" || len(s) > maxLen {
+	if s == "" || utf8.RuneCountInString(s) > maxLen {
 		return "", badField(name, "must be 1 to %d characters", maxLen)
 	}
 	return s, nil
@@ -83,15 +85,27 @@ func (f fields) usd(name string) (money.Nanos, *apiError) {
 	if err := json.Unmarshal(raw, &n); err != nil || f.null(name) || len(raw) == 0 || raw[0] == '"' {
 		return 0, badField(name, "must be a number of USD such as 10 or 2.50")
 	}
-	v, err := money.ParseUSD(n.String())
-	if err != nil {
-		return 0, badField(name, "must be a plain decimal number of USD such as 10 or 2.50 (%v)", err)
+	// A big.Rat reads any JSON number exactly, including the exponent form (1e-6) that some
+	// encoders write for small amounts; the amount must then be a whole number of nano-USD.
+	r, ok := new(big.Rat).SetString(n.String())
+	if !ok {
+		return 0, badField(name, "must be a number of USD such as 10 or 2.50")
 	}
-	if v < 0 {
+	if r.Sign() < 0 {
 		return 0, badField(name, "must not be negative")
 	}
-	return v, nil
+	r.Mul(r, big.NewRat(int64(money.PerUSD), 1))
+	if !r.IsInt() {
+		return 0, badField(name, "has more than 9 decimal places (the smallest unit is 0.000000001 USD)")
+	}
+	if !r.Num().IsInt64() || r.Num().Int64() > maxUSD {
+		return 0, badField(name, "is too large")
+	}
+	return money.Nanos(r.Num().Int64()), nil
 }
+
+// maxUSD bounds any amount the API accepts (a billion dollars), far below overflow.
+const maxUSD = 1_000_000_000 * int64(money.PerUSD)
 
 // period reads limit_reset: "daily", "weekly", "monthly" or null.
 func (f fields) period(name string) (apikey.Period, *apiError) {

@@ -23,8 +23,7 @@ const (
 	maxGracePeriod = 30 * 24 * time.Hour
 )
 
-// keyFields are the fields POST /v1/keys accepts; PATCH accepts keyFields minus
-// include_byok_in_limit plus disabled.
+// The fields POST /v1/keys accepts; PATCH also takes disabled.
 var (
 	createKeyFields = []string{"name", "limit", "limit_reset", "allowed_models", "expires_at", "include_byok_in_limit"}
 	updateKeyFields = []string{"name", "disabled", "limit", "limit_reset", "allowed_models", "expires_at", "include_byok_in_limit"}
@@ -34,8 +33,15 @@ var (
 // watch its budget before it runs out.
 func (a *API) ownKey(ctx *fasthttp.RequestCtx) {
 	token := bearerToken(ctx)
-	if token == "" || !strings.HasPrefix(token, apikey.Prefix) || len(token) != apikey.TokenLen {
-		newError(401, "GET /v1/key takes an inference key (sk-ar-v1-…); management keys use /v1/keys").write(ctx)
+	switch {
+	case token == "":
+		newError(401, "missing API key: send Authorization: Bearer <inference key>").write(ctx)
+		return
+	case strings.HasPrefix(token, apikey.ManagementPrefix):
+		newError(403, "GET /v1/key takes an inference key (sk-ar-v1-…); a management key reads keys with GET /v1/keys").write(ctx)
+		return
+	case !strings.HasPrefix(token, apikey.Prefix) || len(token) != apikey.TokenLen:
+		newError(401, "invalid API key").write(ctx)
 		return
 	}
 	now := a.now()
@@ -244,6 +250,10 @@ func (c *call) updateKey(hash string) {
 	f, e := decodeFields(c.ctx.PostBody(), updateKeyFields...)
 	if e != nil {
 		e.write(c.ctx)
+		return
+	}
+	if len(f) == 0 {
+		newError(400, "nothing to change: send at least one of %s", strings.Join(updateKeyFields, ", ")).write(c.ctx)
 		return
 	}
 	k, ok := c.keyByHash(hash)

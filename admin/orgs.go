@@ -45,6 +45,10 @@ func newUserObject(u *tenancy.User) userObject {
 	return userObject{ID: u.ID, Email: u.Email, Name: u.Name}
 }
 
+func newMemberObject(m *tenancy.Member) memberObject {
+	return memberObject{User: newUserObject(&m.User), Role: string(m.Role), JoinedAt: timeJSON(m.JoinedAt)}
+}
+
 func newOrgObject(o *tenancy.Org, role tenancy.Role) orgObject {
 	return orgObject{ID: o.ID, Name: o.Name, Personal: o.Personal, Role: string(role), CreatedAt: timeJSON(o.CreatedAt)}
 }
@@ -94,7 +98,7 @@ func (c *call) createOrg() {
 		c.fail(err, errOrgNotFound)
 		return
 	}
-	token, mk, err := c.api.mintManagementKey(c, c.p.User.ID, o.ID, "created with "+o.Name)
+	token, _, err := c.api.mintManagementKey(c, c.p.User.ID, o.ID, "created with "+o.Name)
 	if err != nil {
 		c.fail(err, errOrgNotFound)
 		return
@@ -103,7 +107,6 @@ func (c *call) createOrg() {
 	writeJSON(c.ctx, 201, map[string]any{
 		"data":           newOrgObject(o, tenancy.RoleAdmin),
 		"management_key": token,
-		"key":            managementKeyObject{Name: mk.Name, Label: mk.Label, UserID: mk.UserID, OrganizationID: mk.OrgID, CreatedAt: timeJSON(mk.CreatedAt)},
 	})
 }
 
@@ -129,7 +132,7 @@ func (c *call) listMembers(org string) {
 	}
 	out := make([]memberObject, 0, len(ms))
 	for i := range ms {
-		out = append(out, memberObject{User: newUserObject(&ms[i].User), Role: string(ms[i].Role), JoinedAt: timeJSON(ms[i].JoinedAt)})
+		out = append(out, newMemberObject(&ms[i]))
 	}
 	writeJSON(c.ctx, 200, map[string]any{"data": out})
 }
@@ -265,7 +268,18 @@ func (c *call) setRole(org, user string) {
 		return
 	}
 	c.api.log.Info("member role changed", zap.Int64("org", c.p.Org.ID), zap.Int64("user", id), zap.String("role", s), zap.Int64("by", c.p.User.ID))
-	writeJSON(c.ctx, 200, map[string]any{"data": map[string]any{"user_id": id, "role": role}})
+	ms, err := c.api.store.Members(c.context(), c.p.Org.ID)
+	if err != nil {
+		c.fail(err, errUserNotFound)
+		return
+	}
+	for i := range ms {
+		if ms[i].User.ID == id {
+			writeJSON(c.ctx, 200, map[string]any{"data": newMemberObject(&ms[i])})
+			return
+		}
+	}
+	errUserNotFound.write(c.ctx) // removed by someone else in the meantime
 }
 
 // removeMember serves DELETE /v1/orgs/{id}/members/{user}: the member's management keys for

@@ -261,7 +261,7 @@ func TestKeyKindsStayInTheirLane(t *testing.T) {
 	if status, out := tg.call("GET", "/v1/keys", tg.key, nil); status != 403 || !strings.Contains(fmt.Sprint(out), "inference keys cannot") {
 		t.Errorf("inference key on the Management API: %d %v", status, out)
 	}
-	if status, _ := tg.call("GET", "/v1/key", tg.adminToken, nil); status != 401 {
+	if status, _ := tg.call("GET", "/v1/key", tg.adminToken, nil); status != 403 {
 		t.Errorf("management key on GET /v1/key: %d", status)
 	}
 	for _, tok := range []string{"", "sk-ar-mgmt-v1-" + strings.Repeat("0", 64), "garbage"} {
