@@ -28,6 +28,7 @@ type Config struct {
 	Accounting Accounting `yaml:"accounting"`
 	Streaming  Streaming  `yaml:"streaming"`
 	Limits     Limits     `yaml:"limits"`
+	Routing    Routing    `yaml:"routing"`
 	Bootstrap  Bootstrap  `yaml:"bootstrap"`
 	Providers  []Provider `yaml:"providers"` // at least one
 	Models     []Model    `yaml:"models"`    // at least one
@@ -81,6 +82,40 @@ type Limits struct {
 	DefaultMaxTokens int `yaml:"default_max_tokens"`
 }
 
+// Routing tunes failover: circuit breakers per deployment, health verdicts and active probes.
+type Routing struct {
+	Breaker Breaker `yaml:"breaker"`
+	// MaxCoolDown caps how long a provider's Retry-After can take a deployment out; default 5m.
+	MaxCoolDown time.Duration `yaml:"max_cooldown"`
+	Health      HealthRules   `yaml:"health"`
+	Probes      Probes        `yaml:"probes"`
+}
+
+// Breaker is the failure pattern that opens a deployment's circuit breaker.
+type Breaker struct {
+	ConsecutiveFailures int `yaml:"consecutive_failures"` // default 5
+	// FailureRatio also opens it when this fraction of the requests in Interval failed, once
+	// there are MinRequests of them; 0 (default) uses consecutive failures only.
+	FailureRatio     float64       `yaml:"failure_ratio"`
+	MinRequests      int           `yaml:"min_requests"`       // default 10
+	Interval         time.Duration `yaml:"interval"`           // default 60s with a ratio
+	OpenFor          time.Duration `yaml:"open_for"`           // default 30s, then probes are let through
+	HalfOpenRequests int           `yaml:"half_open_requests"` // probe requests when half-open; default 1
+}
+
+// HealthRules decide when a deployment counts as unhealthy (demoted behind healthy ones).
+type HealthRules struct {
+	MaxErrorRate  float64 `yaml:"max_error_rate"` // over 5 minutes; default 0.5
+	MinRequests   int     `yaml:"min_requests"`   // before the error rate counts; default 10
+	ProbeFailures int     `yaml:"probe_failures"` // consecutive failed probes; default 3
+}
+
+// Probes are the active health checks: a GET of each provider's models list.
+type Probes struct {
+	Interval time.Duration `yaml:"interval"` // mean time between probes, jittered ±20%; default 30s
+	Timeout  time.Duration `yaml:"timeout"`  // default 5s
+}
+
 // Bootstrap is what the first start creates: the instance admin and its credits.
 type Bootstrap struct {
 	AdminEmail string `yaml:"admin_email"` // default "admin@localhost"
@@ -108,7 +143,12 @@ type Provider struct {
 	ConnectTimeout time.Duration `yaml:"connect_timeout"` // default 5s
 	IdleTimeout    time.Duration `yaml:"idle_timeout"`    // no bytes for this long cuts the request (covers time to first byte); default 120s
 	RequestTimeout time.Duration `yaml:"request_timeout"` // total for non-streaming requests; default 10m
-	Mock           *Mock         `yaml:"mock"`            // kind mock only; always non-nil for mock providers after Parse
+	// FirstByteTimeout bounds a stream's wait for its headers and first event; past it the
+	// request fails over to the next deployment. Default 60s.
+	FirstByteTimeout time.Duration `yaml:"first_byte_timeout"`
+	// Probe turns active health probes of this provider on or off; default on.
+	Probe *bool `yaml:"probe"`
+	Mock  *Mock `yaml:"mock"` // kind mock only; always non-nil for mock providers after Parse
 }
 
 // Mock is the behaviour of the built-in mock provider, which lets the gateway be run, demoed and
@@ -121,11 +161,14 @@ type Mock struct {
 
 // Model is a model clients can request, with its price and the providers that serve it.
 type Model struct {
-	ID            string       `yaml:"id"`             // required, unique, "author/slug", e.g. openai/gpt-4o-mini
-	Name          string       `yaml:"name"`           // display name; default ID
-	ContextLength int          `yaml:"context_length"` // optional, >= 0
-	Pricing       Pricing      `yaml:"pricing"`
-	Deployments   []Deployment `yaml:"deployments"` // at least one
+	ID            string `yaml:"id"`             // required, unique, "author/slug", e.g. openai/gpt-4o-mini
+	Name          string `yaml:"name"`           // display name; default ID
+	ContextLength int    `yaml:"context_length"` // optional, >= 0
+	// Policy orders the deployments: priority (default, in the order listed), weighted,
+	// latency (lowest recent time to first byte) or price.
+	Policy      string       `yaml:"policy"`
+	Pricing     Pricing      `yaml:"pricing"`
+	Deployments []Deployment `yaml:"deployments"` // at least one
 }
 
 // Pricing is in nano-USD per million tokens. In YAML prices are USD per million tokens written as
@@ -141,6 +184,7 @@ type Pricing struct {
 type Deployment struct {
 	Provider string `yaml:"provider"` // ID of a provider in Config.Providers
 	Model    string `yaml:"model"`    // the provider's name for the model; required
+	Weight   int    `yaml:"weight"`   // policy weighted only: share of traffic; default 1
 }
 
 // Load reads the file at path and parses it; path is used in error messages.

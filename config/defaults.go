@@ -31,6 +31,12 @@ const (
 	defaultKeepAlive = 15 * time.Second
 
 	defaultMaxTokens      = 4096
+	defaultFirstByte      = 60 * time.Second
+	defaultConsecutive    = 5
+	defaultOpenFor        = 30 * time.Second
+	defaultMaxCoolDown    = 5 * time.Minute
+	defaultProbeInterval  = 30 * time.Second
+	defaultProbeTimeout   = 5 * time.Second
 	defaultAdminEmail     = "admin@localhost"
 	defaultInitialCredits = USD(100 * money.PerUSD)
 
@@ -76,6 +82,11 @@ func applyDefaults(c *Config, pres []pricePresence) {
 		c.Limits.RequireCredits = &yes
 	}
 	num(&c.Limits.DefaultMaxTokens, defaultMaxTokens)
+	num(&c.Routing.Breaker.ConsecutiveFailures, defaultConsecutive)
+	dur(&c.Routing.Breaker.OpenFor, defaultOpenFor)
+	dur(&c.Routing.MaxCoolDown, defaultMaxCoolDown)
+	dur(&c.Routing.Probes.Interval, defaultProbeInterval)
+	dur(&c.Routing.Probes.Timeout, defaultProbeTimeout)
 	str(&c.Bootstrap.AdminEmail, defaultAdminEmail)
 	if c.Bootstrap.InitialCredits == nil {
 		def := defaultInitialCredits
@@ -91,6 +102,11 @@ func applyDefaults(c *Config, pres []pricePresence) {
 		dur(&p.ConnectTimeout, defaultConnectTimeout)
 		dur(&p.IdleTimeout, defaultProviderIdle)
 		dur(&p.RequestTimeout, defaultRequestTimeout)
+		dur(&p.FirstByteTimeout, defaultFirstByte)
+		if p.Probe == nil {
+			on := true
+			p.Probe = &on
+		}
 		if p.Kind == KindMock && p.Mock == nil {
 			p.Mock = &Mock{}
 		}
@@ -103,6 +119,7 @@ func applyDefaults(c *Config, pres []pricePresence) {
 	for i := range c.Models {
 		m := &c.Models[i]
 		str(&m.Name, m.ID)
+		m.Policy = strings.ToLower(strings.TrimSpace(m.Policy))
 		var pp pricePresence
 		if i < len(pres) {
 			pp = pres[i]

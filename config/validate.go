@@ -93,6 +93,26 @@ func validate(c *Config, pres []pricePresence, p *problems) {
 		p.add("bootstrap.initial_credits", "%s USD is outside 0..1000000", v)
 	}
 
+	r := c.Routing
+	nonNegative(p, "routing.breaker.consecutive_failures", r.Breaker.ConsecutiveFailures, defaultConsecutive)
+	nonNegative(p, "routing.breaker.min_requests", r.Breaker.MinRequests, 10)
+	nonNegative(p, "routing.breaker.half_open_requests", r.Breaker.HalfOpenRequests, 1)
+	if r.Breaker.FailureRatio < 0 || r.Breaker.FailureRatio > 1 {
+		p.add("routing.breaker.failure_ratio", "%v is not a fraction; use e.g. 0.5, or 0 to open breakers on consecutive failures only", r.Breaker.FailureRatio)
+	}
+	if r.Health.MaxErrorRate < 0 || r.Health.MaxErrorRate > 1 {
+		p.add("routing.health.max_error_rate", "%v is not a fraction; use e.g. 0.5", r.Health.MaxErrorRate)
+	}
+	nonNegative(p, "routing.health.min_requests", r.Health.MinRequests, 10)
+	nonNegative(p, "routing.health.probe_failures", r.Health.ProbeFailures, 3)
+	durations(p, "routing.", []namedDur{
+		{"breaker.interval", r.Breaker.Interval, time.Minute},
+		{"breaker.open_for", r.Breaker.OpenFor, defaultOpenFor},
+		{"max_cooldown", r.MaxCoolDown, defaultMaxCoolDown},
+		{"probes.interval", r.Probes.Interval, defaultProbeInterval},
+		{"probes.timeout", r.Probes.Timeout, defaultProbeTimeout},
+	})
+
 	validateProviders(c.Providers, p)
 	validateModels(c, pres, p)
 }
@@ -218,6 +238,15 @@ func validateModels(c *Config, pres []pricePresence, p *problems) {
 		if m.ContextLength < 0 {
 			p.add(at+"context_length", "must not be negative (got %d); omit it if unknown", m.ContextLength)
 		}
+		switch m.Policy {
+		case "", "priority", "weighted", "latency", "price":
+		default:
+			p.add(at+"policy", "unknown policy %q; use priority (the default), weighted, latency or price", m.Policy)
+		}
+		if len(m.Deployments) > 64 {
+			p.add(at+"deployments", "%d deployments; a model may have at most 64", len(m.Deployments))
+		}
+		usedProviders := map[string]int{}
 
 		var pp pricePresence
 		if i < len(pres) {
@@ -238,6 +267,17 @@ func validateModels(c *Config, pres []pricePresence, p *problems) {
 			}
 			if d.Model == "" {
 				p.add(dat+"model", `required; the provider's own name for the model, e.g. "gpt-4o-mini"`)
+			}
+			if k, dup := usedProviders[d.Provider]; dup && d.Provider != "" {
+				p.add(dat+"provider", "provider %q already serves this model in deployments[%d]; list each provider once", d.Provider, k)
+			} else {
+				usedProviders[d.Provider] = j
+			}
+			switch {
+			case d.Weight < 0 || d.Weight > 1_000_000:
+				p.add(dat+"weight", "%d is outside 1..1000000", d.Weight)
+			case d.Weight != 0 && m.Policy != "weighted":
+				p.add(dat+"weight", `only used with policy: weighted; set the model's policy or remove the weight`)
 			}
 		}
 	}

@@ -37,6 +37,14 @@ func TestValidationErrors(t *testing.T) {
 		{"batch above queue", "accounting: {queue_size: 10, batch_size: 11}\n" + minimal, []string{"accounting.batch_size: 11 is larger than accounting.queue_size (10)"}},
 		{"negative flush", "accounting: {flush_interval: -1ms}\n" + minimal, []string{"accounting.flush_interval: must not be negative"}},
 		{"negative keepalive", "streaming: {keepalive_interval: -1s}\n" + minimal, []string{"streaming.keepalive_interval: must not be negative"}},
+		{"unknown policy", withModel("{id: a/b, policy: cheapest, pricing: {prompt: 1, completion: 1}, deployments: [{provider: mock, model: m}]}"), []string{`models[0].policy: unknown policy "cheapest"`}},
+		{"weight without weighted", withModel("{id: a/b, pricing: {prompt: 1, completion: 1}, deployments: [{provider: mock, model: m, weight: 2}]}"), []string{"models[0].deployments[0].weight: only used with policy: weighted"}},
+		{"negative weight", withModel("{id: a/b, policy: weighted, pricing: {prompt: 1, completion: 1}, deployments: [{provider: mock, model: m, weight: -1}]}"), []string{"models[0].deployments[0].weight: -1 is outside 1..1000000"}},
+		{"same provider twice", withModel("{id: a/b, pricing: {prompt: 1, completion: 1}, deployments: [{provider: mock, model: m}, {provider: mock, model: n}]}"), []string{`models[0].deployments[1].provider: provider "mock" already serves this model in deployments[0]`}},
+		{"failure ratio", "routing: {breaker: {failure_ratio: 1.5}}\n" + minimal, []string{"routing.breaker.failure_ratio: 1.5 is not a fraction"}},
+		{"error rate", "routing: {health: {max_error_rate: -0.1}}\n" + minimal, []string{"routing.health.max_error_rate: -0.1 is not a fraction"}},
+		{"negative open_for", "routing: {breaker: {open_for: -1s}}\n" + minimal, []string{"routing.breaker.open_for: must not be negative"}},
+		{"negative probe interval", "routing: {probes: {interval: -1s}}\n" + minimal, []string{"routing.probes.interval: must not be negative"}},
 		{"negative max tokens", "limits: {default_max_tokens: -1}\n" + minimal, []string{"limits.default_max_tokens: must not be negative"}},
 		{"huge max tokens", "limits: {default_max_tokens: 100000000}\n" + minimal, []string{"limits.default_max_tokens: 100000000 is implausibly large"}},
 		{"require_credits not bool", "limits: {require_credits: maybe}\n" + minimal, []string{"limits.require_credits"}},
@@ -111,7 +119,10 @@ func TestValidValues(t *testing.T) {
 		"accounting: {queue_size: 10, batch_size: 10}\n" + minimal,
 		withProvider("{id: a_b-9, kind: openai, base_url: 'HTTP://h:1/v1/'}", "a_b-9"),
 		withModel("{id: 'a.b_c-d:e/x.y_z-1:2', pricing: {prompt: 0, completion: 0}, deployments: [{provider: mock, model: m}]}"),
-		withModel("{id: a/b, pricing: {prompt: 1, completion: 1, cache_read: 0, cache_write: 0}, deployments: [{provider: mock, model: m}, {provider: mock, model: n}]}"),
+		withModel("{id: a/b, pricing: {prompt: 1, completion: 1, cache_read: 0, cache_write: 0}, deployments: [{provider: mock, model: m}]}"),
+		"providers: [{id: p, kind: mock}, {id: q, kind: mock, probe: false, first_byte_timeout: 5s}]\n" +
+			"routing: {breaker: {consecutive_failures: 3, failure_ratio: 0.5, min_requests: 20, interval: 10s, open_for: 5s, half_open_requests: 2}, max_cooldown: 1m, health: {max_error_rate: 0.2, min_requests: 5, probe_failures: 2}, probes: {interval: 10s, timeout: 1s}}\n" +
+			"models: [{id: a/b, policy: weighted, pricing: {prompt: 1, completion: 1}, deployments: [{provider: p, model: m, weight: 3}, {provider: q, model: n}]}]\n",
 	} {
 		mustParse(t, y)
 	}

@@ -20,7 +20,8 @@ import (
 	"github.com/arouter/arouter/money"
 )
 
-// chat serves POST /v1/chat/completions: authenticate, parse, route, forward, relay, account.
+// chat serves POST /v1/chat/completions: authenticate, parse, admit, route, forward, relay,
+// account.
 func (s *Server) chat(ctx *fasthttp.RequestCtx) {
 	start := time.Now()
 	key, e := s.authenticate(ctx, start)
@@ -33,22 +34,25 @@ func (s *Server) chat(ctx *fasthttp.RequestCtx) {
 		e.write(ctx)
 		return
 	}
-	model := s.cat.Lookup(req.model)
-	if model == nil {
-		unknownModel(req.model).write(ctx)
+	// The models to try, in order: "model", then "models" (OpenRouter's fallback list).
+	var models [maxFallbackModels + 1]*catalog.Model
+	n, e := s.candidateModels(&req, key, &models)
+	if e != nil {
+		e.write(ctx)
 		return
 	}
-	if !key.AllowsModel(model.ID) {
-		modelNotAllowed(model.ID).write(ctx)
-		return
+	var estimate money.Nanos
+	for _, m := range models[:n] {
+		estimate = max(estimate, s.estimate(m, &req, len(ctx.PostBody())))
 	}
-	reservation, refusal := s.budget.Reserve(key, s.estimate(model, &req, len(ctx.PostBody())), start)
+	reservation, refusal := s.budget.Reserve(key, estimate, start)
 	if refusal.Reason != budget.Admitted {
 		budgetRefused(&refusal).write(ctx)
 		return
 	}
+	var names [3 * maxRouteProviders]string
+	route := s.route(&req, names[:0])
 	x := exchange{
-		model:       model,
 		reservation: reservation,
 		rec: accounting.Record{
 			GenerationID: accounting.NewGenerationID(start),
@@ -56,7 +60,6 @@ func (s *Server) chat(ctx *fasthttp.RequestCtx) {
 			KeyID:        key.ID,
 			OrgID:        key.OrgID,
 			BudgetID:     key.BudgetID,
-			Model:        model.ID,
 			Streamed:     req.stream,
 		},
 	}
@@ -65,41 +68,90 @@ func (s *Server) chat(ctx *fasthttp.RequestCtx) {
 	} else {
 		chatRequests.Inc()
 	}
-	// Try the model's deployments in order until one answers. A failure is retried on the next
-	// deployment only while nothing has reached the client and the provider is to blame.
-	var tried balancer.Tried
+	// Try each model's deployments in the route's order until one answers. A failure is
+	// retried elsewhere only while nothing has reached the client and the provider is to blame.
+	var attempts balancer.Attempts
 	var last *upstreamError
-	for {
-		dep, pos, done, err := s.bal.Pick(model, tried)
-		if err != nil {
-			if last != nil {
-				s.answerFailure(ctx, &x, last)
-			} else {
-				s.budget.Settle(x.reservation, 0, time.Now())
-				noProvider(err).write(ctx)
+	var unavailable error // why the last model had nothing left to try
+	for _, m := range models[:n] {
+		x.model, x.rec.Model = m, m.ID
+		for {
+			dep, done, err := s.bal.PickRoute(m, &route, &attempts, time.Now())
+			if err != nil {
+				unavailable = err
+				break
 			}
-			return
+			x.attempt(&s.routes[dep.Index], dep, done)
+			var e *upstreamError
+			if req.stream {
+				e = s.forwardStream(ctx, &req, &x)
+			} else {
+				e = s.forward(ctx, &req, &x)
+			}
+			if e == nil {
+				return
+			}
+			x.done(e.breakerErr())
+			if !e.retryAt.IsZero() {
+				s.bal.CoolDown(dep, e.retryAt)
+			}
+			if !e.retryable() {
+				s.answerFailure(ctx, &x, e)
+				return
+			}
+			failovers.Inc()
+			x.providerFailed = e.providerFault
+			s.observe(&x, time.Now())
+			attempts.Add(dep, e.api)
+			last = e
 		}
-		x.attempt(&s.routes[dep.Index], dep, done)
-		var e *upstreamError
-		if req.stream {
-			e = s.forwardStream(ctx, &req, &x)
-		} else {
-			e = s.forward(ctx, &req, &x)
-		}
-		if e == nil {
-			return
-		}
-		x.done(e.breakerErr())
-		if !e.retryable() {
-			s.answerFailure(ctx, &x, e)
-			return
-		}
-		failovers.Inc()
-		x.providerFailed = e.providerFault
-		s.observe(&x, time.Now())
-		tried, last = tried.With(pos), e
 	}
+	s.answerExhausted(ctx, &x, &attempts, last, unavailable)
+}
+
+// candidateModels resolves "model" and "models" into ms, without repeats, and checks the key
+// may use each: an unknown model is a 404 and a forbidden one a 403, both naming the model, so
+// that a fallback list never fails late for a reason known up front.
+func (s *Server) candidateModels(req *chatRequest, key *apikey.Key, ms *[maxFallbackModels + 1]*catalog.Model) (int, *apiError) {
+	n := 0
+	add := func(id []byte) *apiError {
+		m := s.cat.Lookup(id)
+		if m == nil {
+			return unknownModel(id)
+		}
+		if !key.AllowsModel(m.ID) {
+			return modelNotAllowed(m.ID)
+		}
+		for _, seen := range ms[:n] {
+			if seen == m {
+				return nil
+			}
+		}
+		ms[n] = m
+		n++
+		return nil
+	}
+	if e := add(req.model); e != nil {
+		return 0, e
+	}
+	for _, id := range req.models[:req.nModels] {
+		if e := add(id); e != nil {
+			return 0, e
+		}
+	}
+	return n, nil
+}
+
+// route turns the request's provider preferences into a balancer.Route whose lists share
+// names' backing array (the caller's, on its stack).
+func (s *Server) route(req *chatRequest, names []string) balancer.Route {
+	names = resolveNames(s.cat, req.order[:req.nOrder], names)
+	order := names[:req.nOrder:req.nOrder]
+	names = resolveNames(s.cat, req.only[:req.nOnly], names)
+	only := names[req.nOrder : req.nOrder+req.nOnly : req.nOrder+req.nOnly]
+	names = resolveNames(s.cat, req.ignore[:req.nIgnore], names)
+	ignore := names[req.nOrder+req.nOnly:]
+	return balancer.Route{Order: order, Only: only, Ignore: ignore, NoFallbacks: req.noFallbacks, Sort: req.sort}
 }
 
 // exchange is one request's journey to a deployment and back.
@@ -226,7 +278,7 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, req *chatRequest, x *exchange
 	}
 	x.done(nil)
 	ctx.Response.Header.SetContentTypeBytes(contentTypeJSON)
-	ctx.Response.Header.SetBytesKV(headerGenerationID, x.rec.GenerationID.Bytes())
+	x.setResponseHeaders(ctx)
 	// Hand the body buffer over instead of copying it; the server's spare buffer goes back to
 	// the upstream response so both pools stay balanced.
 	uresp.SwapBody(ctx.Response.SwapBody(out))
@@ -234,25 +286,63 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, req *chatRequest, x *exchange
 	return nil
 }
 
-var headerGenerationID = []byte("X-Generation-Id")
+// setResponseHeaders names the usage record and what served the request.
+func (x *exchange) setResponseHeaders(ctx *fasthttp.RequestCtx) {
+	ctx.Response.Header.SetBytesKV(headerGenerationID, x.rec.GenerationID.Bytes())
+	ctx.Response.Header.SetBytesKV(headerProvider, x.rt.providerID)
+}
 
-// addCostToResponse reads usage from a chat.completion body and writes "cost" into it. ok is
-// false when the body is not a JSON object. A body without usage is passed on unchanged.
+var (
+	headerGenerationID = []byte("X-Generation-Id")
+	headerProvider     = []byte("X-ARouter-Provider")
+)
+
+// addCostToResponse reads usage from a chat.completion body and writes "cost" into it, and
+// makes "model" name the public model that served the request. ok is false when the body is
+// not a JSON object. A body without usage is passed on without a cost.
 func addCostToResponse(b []byte, x *exchange) ([]byte, bool) {
 	it, ok := newObjectIter(b)
 	if !ok {
 		return b, false
 	}
+	usageVS, usageVE, modelVS, modelVE := -1, -1, -1, -1
 	for {
 		key, _, vs, ve, ok := it.next()
 		if !ok {
 			break
 		}
-		if string(key) == "usage" && b[vs] == '{' {
-			return addCost(b, vs, ve, x), true
+		switch string(key) {
+		case "usage":
+			if b[vs] == '{' {
+				usageVS, usageVE = vs, ve
+			}
+		case "model":
+			modelVS, modelVE = vs, ve
 		}
 	}
-	return b, !it.failed()
+	if it.failed() {
+		return b, false
+	}
+	// Edit the later member first, so the earlier one's offsets stay valid.
+	if modelVS > usageVS {
+		b = x.rt.setServedModel(b, modelVS, modelVE)
+	}
+	if usageVS >= 0 {
+		b = addCost(b, usageVS, usageVE, x)
+	}
+	if modelVS >= 0 && modelVS < usageVS {
+		b = x.rt.setServedModel(b, modelVS, modelVE)
+	}
+	return b, true
+}
+
+// setServedModel replaces the value at b[vs:ve] (the provider's model name) with the public
+// model id clients asked for, unless it already is.
+func (rt *route) setServedModel(b []byte, vs, ve int) []byte {
+	if bytes.Equal(b[vs:ve], rt.quotedPublic) {
+		return b
+	}
+	return splice(b, vs, ve, rt.quotedPublic)
 }
 
 // addCost reads the usage object at b[vs:ve], prices it, and writes the cost into the object:
@@ -298,12 +388,39 @@ func splice(b []byte, from, to int, v []byte) []byte {
 	return b
 }
 
+// answerExhausted answers a request for which no deployment is left. A single failed attempt
+// answers as that provider's error (a 502, a 504, the provider's 429), which says the most;
+// after several, or when nothing could be tried, the answer is a 503 naming every deployment
+// and why it was not used. If every attempt was rate limited, it stays a 429.
+func (s *Server) answerExhausted(ctx *fasthttp.RequestCtx, x *exchange, attempts *balancer.Attempts, last *upstreamError, unavailable error) {
+	if last != nil && (attempts.Len() == 1 || allRateLimited(attempts)) {
+		s.answerFailure(ctx, x, last)
+		return
+	}
+	if last == nil {
+		// Nothing was forwarded: there is no provider outcome to record.
+		s.budget.Settle(x.reservation, 0, time.Now())
+		noProvider(unavailable).write(ctx)
+		return
+	}
+	s.answerFailure(ctx, x, &upstreamError{api: noProvider(unavailable), code: "no_provider", providerFault: last.providerFault})
+}
+
+func allRateLimited(a *balancer.Attempts) bool {
+	for _, at := range a.List() {
+		if e, ok := at.Err.(*apiError); !ok || e.status != 429 {
+			return false
+		}
+	}
+	return true
+}
+
 // answerFailure answers a request whose last attempt failed, and records it. The breaker has
 // already been told.
 func (s *Server) answerFailure(ctx *fasthttp.RequestCtx, x *exchange, e *upstreamError) {
 	x.providerFailed = e.providerFault
 	e.api.write(ctx)
-	ctx.Response.Header.SetBytesKV(headerGenerationID, x.rec.GenerationID.Bytes())
+	x.setResponseHeaders(ctx)
 	x.rec.ErrorCode = e.code
 	s.account(x, e.api.status)
 }

@@ -56,6 +56,7 @@ var (
 	errDuplicateStream     = newAPIError(400, `"stream" appears more than once in the request body`, nil)
 	errDuplicateStreamOpts = newAPIError(400, `"stream_options" appears more than once in the request body`, nil)
 	errStreamNotBool       = newAPIError(400, `"stream" must be true or false`, nil)
+	errDuplicateRouting    = newAPIError(400, `"models", "route", "provider" and "usage" may each appear only once`, nil)
 	errBodyTooLarge        = newAPIError(413, "request body is larger than the gateway accepts (server.max_request_body)", nil)
 	errHeadersTooLarge     = newAPIError(431, "request headers are too large", nil)
 	errBadRequest          = newAPIError(400, "malformed HTTP request", nil)

@@ -15,6 +15,8 @@ func FuzzRequestAndResponseScanning(f *testing.F) {
 		`{"stream_options":{"include_usage":false},"model":"openai\/x"}`,
 		`{"usage":{"prompt_tokens":3,"completion_tokens":4,"cost":1}}`,
 		`{"a":[1,{"b":"}"}],"model":"m"}`, `{`, `{"model":}`, `{"usage":{}}`, `"x"`, `{"\\":1}`,
+		`{"models":["a/b","c/d"],"route":"fallback","provider":{"order":["x"],"sort":"price"},"stream":true}`,
+		`{"provider":{"only":["p"]} ,"model":"m","usage":{"include":true}}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -29,7 +31,7 @@ func FuzzRequestAndResponseScanning(f *testing.F) {
 				return
 			}
 			var model string
-			if json.Unmarshal(m["model"], &model) != nil || (utf8.Valid(r.model) && model != string(r.model)) {
+			if r.haveModel && (json.Unmarshal(m["model"], &model) != nil || (utf8.Valid(r.model) && model != string(r.model))) {
 				t.Fatalf("model %q, encoding/json says %s", r.model, m["model"])
 			}
 			out := r.appendUpstreamBody(nil, b, []byte(`"up"`))
@@ -39,6 +41,11 @@ func FuzzRequestAndResponseScanning(f *testing.F) {
 			}
 			if string(back["model"]) != `"up"` {
 				t.Fatalf("rewritten model is %s", back["model"])
+			}
+			for _, routing := range []string{"models", "route", "provider", "usage"} {
+				if _, ok := back[routing]; ok {
+					t.Fatalf("%q reached the provider:\n%s", routing, out)
+				}
 			}
 		}
 		x := testExchange()

@@ -9,6 +9,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/arouter/arouter/apikey"
+	"github.com/arouter/arouter/balancer"
 	"github.com/arouter/arouter/budget"
 	"github.com/arouter/arouter/cachekeys"
 	"github.com/arouter/arouter/catalog"
@@ -52,10 +53,11 @@ func newHotPath(tb testing.TB) *hotPath {
 	ledger := budget.New(budget.Options{RequireCredits: true})
 	ledger.AddCredits(1, 1<<60)
 	h := &hotPath{
-		s:     &Server{keys: keys, cat: cat, budget: ledger, opts: Options{DefaultMaxTokens: 4096}},
+		s: &Server{keys: keys, cat: cat, budget: ledger, opts: Options{DefaultMaxTokens: 4096},
+			routes: []route{{quotedModel: quoteJSON("gpt-4o-mini"), quotedPublic: quoteJSON("openai/gpt-4o-mini"), providerID: []byte("p")}}},
 		ctx:   &fasthttp.RequestCtx{},
 		token: token,
-		body:  []byte(`{"model":"openai/gpt-4o-mini","messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"Summarise the plot of Hamlet in one sentence."}],"temperature":0.2,"max_tokens":200}`),
+		body:  []byte(`{"model":"openai/gpt-4o-mini","models":["openai/gpt-4o-mini"],"provider":{"order":["p"],"sort":"price"},"messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"Summarise the plot of Hamlet in one sentence."}],"temperature":0.2,"max_tokens":200}`),
 		resp:  []byte(`{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"A prince avenges his father and everyone dies.","refusal":null},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":31,"completion_tokens":11,"total_tokens":42,"prompt_tokens_details":{"cached_tokens":0,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":0,"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}},"service_tier":"default","system_fingerprint":"fp_1"}`),
 	}
 	h.ctx.Request.Header.Set("Authorization", "Bearer "+token)
@@ -79,18 +81,21 @@ func (h *hotPath) run(tb testing.TB, out []byte) []byte {
 	if e := req.parse(h.body); e != nil {
 		tb.Fatal(e)
 	}
-	m := h.s.cat.Lookup(req.model)
-	if m == nil {
-		tb.Fatal("model not found")
+	var models [maxFallbackModels + 1]*catalog.Model
+	n, e := h.s.candidateModels(&req, k, &models)
+	if e != nil || n != 1 {
+		tb.Fatal("models", e, n)
 	}
-	if !k.AllowsModel(m.ID) {
-		tb.Fatal("model not allowed")
+	m := models[0]
+	var names [3 * maxRouteProviders]string
+	if r := h.s.route(&req, names[:0]); len(r.Order) != 1 || r.Order[0] != "p" || r.Sort != balancer.SortPrice {
+		tb.Fatal("provider route not read")
 	}
 	res, refusal := h.s.budget.Reserve(k, h.s.estimate(m, &req, len(h.body)), now)
 	if refusal.Reason != budget.Admitted {
 		tb.Fatal("refused")
 	}
-	x := exchange{model: m}
+	x := exchange{model: m, rt: &h.s.routes[0]}
 	out = append(out[:0], h.resp...)
 	out, ok := addCostToResponse(out, &x)
 	if !ok || x.rec.Cost == 0 {

@@ -11,11 +11,12 @@ package proxy
 
 // objectIter iterates over the members of one JSON object.
 type objectIter struct {
-	b       []byte
-	i       int
-	started bool // a member has been read, so the next one needs a comma
-	done    bool
-	err     bool
+	b        []byte
+	i        int
+	keyStart int  // index of the opening quote of the member next returned last
+	started  bool // a member has been read, so the next one needs a comma
+	done     bool
+	err      bool
 }
 
 // newObjectIter starts at the first non-space byte of b, which must open an object.
@@ -48,6 +49,7 @@ func (it *objectIter) next() (key []byte, hasEscape bool, vs, ve int, ok bool) {
 	if i >= len(b) || b[i] != '"' {
 		return it.fail()
 	}
+	it.keyStart = i
 	ke, esc := skipString(b, i)
 	if ke < 0 {
 		return it.fail()
@@ -136,3 +138,51 @@ func skipValue(b []byte, i int) int {
 		return j
 	}
 }
+
+// arrayIter iterates over the elements of one JSON array, reporting each element's range.
+type arrayIter struct {
+	b       []byte
+	i       int
+	started bool
+	done    bool
+	err     bool
+}
+
+// newArrayIter starts at the first non-space byte of b, which must open an array.
+func newArrayIter(b []byte) (arrayIter, bool) {
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '[' {
+		return arrayIter{err: true}, false
+	}
+	return arrayIter{b: b, i: i + 1}, true
+}
+
+// next returns the next element's range [vs, ve); ok is false at the end or on malformed input.
+func (it *arrayIter) next() (vs, ve int, ok bool) {
+	if it.err || it.done {
+		return 0, 0, false
+	}
+	b, i := it.b, skipSpace(it.b, it.i)
+	if i < len(b) && b[i] == ']' {
+		it.done = true
+		return 0, 0, false
+	}
+	if it.started {
+		if i >= len(b) || b[i] != ',' {
+			it.err = true
+			return 0, 0, false
+		}
+		i = skipSpace(b, i+1)
+	}
+	vs = i
+	ve = skipValue(b, vs)
+	if ve < 0 {
+		it.err = true
+		return 0, 0, false
+	}
+	it.i, it.started = ve, true
+	return vs, ve, true
+}
+
+// failed reports whether iteration stopped on malformed input rather than at the closing bracket.
+func (it *arrayIter) failed() bool { return it.err || !it.done }

@@ -23,6 +23,13 @@ type chatRequest struct {
 	// maxTokens is the completion budget the client set (max_completion_tokens, or the older
 	// max_tokens), 0 when absent; admission reserves credit for that many tokens.
 	maxTokens int64
+
+	routeFields
+	// strip holds the ranges of members removed from the upstream body (the routing fields),
+	// each with its separating comma.
+	strip  [4][2]int
+	nStrip int
+	nKept  int // members that stay in the upstream body
 }
 
 var (
@@ -48,6 +55,7 @@ func (r *chatRequest) parse(body []byte) *apiError {
 	}
 	r.objStart = skipSpace(body, 0)
 	r.streamOptsVS, r.streamOptsVE = -1, -1
+	prevEnd, keptBefore := -1, false
 	for {
 		key, esc, vs, ve, ok := it.next()
 		if !ok {
@@ -58,6 +66,7 @@ func (r *chatRequest) parse(body []byte) *apiError {
 		if esc {
 			return errEscapedKey
 		}
+		stripped := false
 		switch {
 		case bytes.Equal(key, keyModel):
 			if r.haveModel {
@@ -93,15 +102,69 @@ func (r *chatRequest) parse(body []byte) *apiError {
 			if n, ok := parseCount(body[vs:ve]); ok && n > r.maxTokens {
 				r.maxTokens = n
 			}
+		case bytes.Equal(key, keyModels):
+			if r.haveModels {
+				return errDuplicateRouting
+			}
+			r.haveModels, stripped = true, true
+			if e := r.parseModels(body[vs:ve]); e != nil {
+				return e
+			}
+		case bytes.Equal(key, keyRoute):
+			if r.haveRoute {
+				return errDuplicateRouting
+			}
+			r.haveRoute, stripped = true, true
+			if e := r.parseRoute(body[vs:ve]); e != nil {
+				return e
+			}
+		case bytes.Equal(key, keyProvider):
+			if r.haveProvider {
+				return errDuplicateRouting
+			}
+			r.haveProvider, stripped = true, true
+			if e := r.parseProvider(body[vs:ve]); e != nil {
+				return e
+			}
+		case bytes.Equal(key, keyUsage):
+			if r.haveUsageField {
+				return errDuplicateRouting
+			}
+			r.haveUsageField, stripped = true, true
 		}
+		if stripped {
+			r.stripMember(body, it.keyStart, prevEnd, ve, keptBefore)
+		} else {
+			keptBefore = true
+			r.nKept++
+		}
+		prevEnd = ve
 	}
 	if it.failed() {
 		return errMalformedJSON
 	}
 	if !r.haveModel {
-		return errMissingModel
+		if r.nModels == 0 {
+			return errMissingModel
+		}
+		// "models" alone: its first entry is the model, the rest are fallbacks.
+		r.model = r.models[0]
 	}
 	return nil
+}
+
+// stripMember records the removal of the member spanning [keyStart, ve) and one comma next to
+// it: the comma before it when an earlier member stays, else the comma after it, so that
+// removing any set of members leaves valid JSON.
+func (r *chatRequest) stripMember(body []byte, keyStart, prevEnd, ve int, keptBefore bool) {
+	from, to := keyStart, ve
+	if keptBefore {
+		from = prevEnd
+	} else if j := skipSpace(body, ve); j < len(body) && body[j] == ',' {
+		to = skipSpace(body, j+1)
+	}
+	r.strip[r.nStrip] = [2]int{from, to}
+	r.nStrip++
 }
 
 // maxModelID bounds a model id; catalog ids are far shorter.
@@ -161,37 +224,63 @@ func includesUsage(v []byte) bool {
 // the final usage chunk to bill the request.
 var includeUsage = []byte(`{"include_usage":true}`)
 
-// appendUpstreamBody appends the body to send upstream to dst: the client's body byte for byte,
-// except that "model" names the provider's model and, for streams, stream_options asks for
-// usage. Fields are never reordered or re-encoded.
-func (r *chatRequest) appendUpstreamBody(dst, body, quotedModel []byte) []byte {
-	if !r.stream {
-		dst = append(dst, body[:r.modelVS]...)
-		dst = append(dst, quotedModel...)
-		return append(dst, body[r.modelVE:]...)
-	}
-	if r.streamOptsVS < 0 {
-		dst = append(dst, body[:r.objStart+1]...)
-		dst = append(dst, `"stream_options":`...)
-		dst = append(dst, includeUsage...)
-		dst = append(dst, ',')
-		dst = append(dst, body[r.objStart+1:r.modelVS]...)
-		dst = append(dst, quotedModel...)
-		return append(dst, body[r.modelVE:]...)
-	}
-	// Two replacements, applied in body order.
-	first, second := [2]int{r.modelVS, r.modelVE}, [2]int{r.streamOptsVS, r.streamOptsVE}
-	firstVal, secondVal := quotedModel, includeUsage
-	if r.streamOptsVS < r.modelVS {
-		first, second = second, first
-		firstVal, secondVal = secondVal, firstVal
-	}
-	dst = append(dst, body[:first[0]]...)
-	dst = append(dst, firstVal...)
-	dst = append(dst, body[first[1]:second[0]]...)
-	dst = append(dst, secondVal...)
-	return append(dst, body[second[1]:]...)
+// edit replaces body[from:to] with with.
+type edit struct {
+	from, to int
+	with     []byte
 }
+
+// appendUpstreamBody appends the body to send upstream to dst: the client's body byte for byte,
+// except that "model" names the provider's model, for streams stream_options asks for usage,
+// and ARouter's own routing fields are removed. Fields are never reordered or re-encoded.
+func (r *chatRequest) appendUpstreamBody(dst, body, quotedModel []byte) []byte {
+	var edits [7]edit
+	n := 0
+	if r.haveModel {
+		edits[n] = edit{r.modelVS, r.modelVE, quotedModel}
+		n++
+	}
+	if r.stream {
+		if r.streamOptsVS < 0 {
+			edits[n] = edit{r.objStart + 1, r.objStart + 1, streamOptionsMember}
+		} else {
+			edits[n] = edit{r.streamOptsVS, r.streamOptsVE, includeUsage}
+		}
+		n++
+	}
+	for _, st := range r.strip[:r.nStrip] {
+		edits[n] = edit{st[0], st[1], nil}
+		n++
+	}
+	if !r.haveModel {
+		// The model came from "models": give the provider a "model" member of its own.
+		edits[n] = edit{r.objStart + 1, r.objStart + 1, nil}
+		n++
+	}
+	// Insertion sort by position; an insertion sorts before a removal starting at its point.
+	for i := 1; i < n; i++ {
+		for j := i; j > 0 && (edits[j].from < edits[j-1].from || edits[j].from == edits[j-1].from && edits[j].to < edits[j-1].to); j-- {
+			edits[j], edits[j-1] = edits[j-1], edits[j]
+		}
+	}
+	pos := 0
+	for _, e := range edits[:n] {
+		dst = append(dst, body[pos:e.from]...)
+		if e.with == nil && e.from == e.to { // the inserted "model" member
+			dst = append(dst, `"model":`...)
+			dst = append(dst, quotedModel...)
+			if r.nKept > 0 {
+				dst = append(dst, ',')
+			}
+		}
+		dst = append(dst, e.with...)
+		pos = e.to
+	}
+	return append(dst, body[pos:]...)
+}
+
+// streamOptionsMember is inserted when a streaming request has no stream_options.
+var streamOptionsMember = []byte(`"stream_options":{"include_usage":true},`)
 
 // quoteJSON returns s as a JSON string literal. Used at start-up for upstream model names.
 func quoteJSON(s string) []byte {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/arouter/arouter/balancer"
 	"github.com/arouter/arouter/catalog"
 	"github.com/arouter/arouter/money"
 )
@@ -71,6 +72,18 @@ func TestUpstreamBodyRewritesOnlyWhatItMust(t *testing.T) {
 			`{"model":"gpt-4o-mini","stream":true,"stream_options":{"include_usage":true}}`},
 		{"stream, options before model", `{"stream_options":null,"stream":true,"model":"openai/gpt-4o-mini"}`,
 			`{"stream_options":{"include_usage":true},"stream":true,"model":"gpt-4o-mini"}`},
+		// ARouter's routing fields never reach the provider, wherever they stand.
+		{"routing fields last", `{"model":"a/b","messages":[],"models":["c/d"],"route":"fallback","provider":{"order":["x"]}}`,
+			`{"model":"gpt-4o-mini","messages":[]}`},
+		{"routing fields first", `{"models":["c/d"], "provider":{"sort":"price"} , "model":"a/b","n":1}`,
+			`{"model":"gpt-4o-mini","n":1}`},
+		{"routing fields between", `{"model":"a/b", "usage":{"include":true}, "n":1, "route":"fallback" ,"m":2}`,
+			`{"model":"gpt-4o-mini", "n":1 ,"m":2}`},
+		{"models alone names the model", `{"models":["a/b","c/d"],"messages":[]}`,
+			`{"model":"gpt-4o-mini","messages":[]}`},
+		{"models alone, nothing else", `{"models":["a/b"]}`, `{"model":"gpt-4o-mini"}`},
+		{"models alone, stream", `{"models":["a/b"],"stream":true}`,
+			`{"stream_options":{"include_usage":true},"model":"gpt-4o-mini","stream":true}`},
 	}
 	for _, c := range cases {
 		var r chatRequest
@@ -86,7 +99,7 @@ func TestUpstreamBodyRewritesOnlyWhatItMust(t *testing.T) {
 
 func testExchange() *exchange {
 	m := &catalog.Model{ID: "a/b", Prices: catalog.Prices{Prompt: 1_000_000_000, Completion: 2_000_000_000, CacheRead: 500_000_000}}
-	return &exchange{model: m}
+	return &exchange{model: m, rt: &route{quotedPublic: quoteJSON(m.ID), providerID: []byte("p")}}
 }
 
 func TestAddCostToResponse(t *testing.T) {
@@ -216,5 +229,39 @@ func TestBearerPrefixIgnoresLetterCaseOnly(t *testing.T) {
 		if got := equalFoldASCII([]byte(in), bearer); got != want {
 			t.Errorf("%q: %v, want %v", in, got, want)
 		}
+	}
+}
+
+func TestRoutingFields(t *testing.T) {
+	t.Parallel()
+	var r chatRequest
+	body := `{"model":"a/b","models":["c/d","e/f"],"route":"fallback","provider":{"order":["p","q"],"only":["p","q","r"],"ignore":["z"],"allow_fallbacks":false,"sort":"latency"}}`
+	if e := r.parse([]byte(body)); e != nil {
+		t.Fatal(e)
+	}
+	if string(r.model) != "a/b" || r.nModels != 2 || string(r.models[1]) != "e/f" || r.nOrder != 2 || r.nOnly != 3 ||
+		string(r.ignore[0]) != "z" || !r.noFallbacks || r.sort != balancer.SortLatency {
+		t.Fatalf("parsed %+v", r.routeFields)
+	}
+	for _, c := range []struct{ body, field string }{
+		{`{"model":"a/b","models":"c/d"}`, "models"},
+		{`{"model":"a/b","models":[1]}`, "models"},
+		{`{"model":"a/b","models":["1","2","3","4","5","6","7","8","9"]}`, "models"},
+		{`{"model":"a/b","route":"sort"}`, "route"},
+		{`{"model":"a/b","provider":[]}`, "provider"},
+		{`{"model":"a/b","provider":{"order":"p"}}`, "provider.order"},
+		{`{"model":"a/b","provider":{"sort":"cheapest"}}`, "provider.sort"},
+		{`{"model":"a/b","provider":{"allow_fallbacks":"no"}}`, "provider.allow_fallbacks"},
+		{`{"model":"a/b","provider":{"max_price":{"prompt":1}}}`, "provider.max_price"},
+	} {
+		var r chatRequest
+		e := r.parse([]byte(c.body))
+		if e == nil || e.status != 400 || e.metadata["field"] != c.field {
+			t.Errorf("%s: %v, want a 400 naming %s", c.body, e, c.field)
+		}
+	}
+	var none chatRequest
+	if e := none.parse([]byte(`{"messages":[]}`)); e != errMissingModel {
+		t.Errorf("no model and no models: %v", e)
 	}
 }

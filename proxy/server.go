@@ -97,6 +97,8 @@ type Server struct {
 	records    RecordSink
 	ready      ReadyChecker
 	health     HealthObserver
+	// healthReader serves the endpoints listing; a no-op when Health is not a HealthReader.
+	healthReader HealthReader
 	routes     []route // indexed by deployment index
 	modelsJSON []byte
 	srv        *fasthttp.Server
@@ -104,8 +106,10 @@ type Server struct {
 
 // route is what forwarding to one deployment needs, resolved at start-up.
 type route struct {
-	up          *upstream
-	quotedModel []byte // the provider's model name as a JSON string
+	up           *upstream
+	quotedModel  []byte // the provider's model name as a JSON string
+	quotedPublic []byte // the public model id as a JSON string, for responses
+	providerID   []byte // for the X-ARouter-Provider header
 }
 
 // New builds a server; it does not listen yet.
@@ -130,7 +134,11 @@ func New(o Options) (*Server, error) {
 	if o.Health == nil {
 		o.Health = noHealth{}
 	}
-	s := &Server{opts: o, log: o.Logger, cat: o.Catalog, bal: o.Balancer, keys: o.Keys, budget: o.Budget, records: o.Records, ready: o.Ready, health: o.Health}
+	hr, ok := o.Health.(HealthReader)
+	if !ok {
+		hr = noHealth{}
+	}
+	s := &Server{opts: o, log: o.Logger, cat: o.Catalog, bal: o.Balancer, keys: o.Keys, budget: o.Budget, records: o.Records, ready: o.Ready, health: o.Health, healthReader: hr}
 	ups := map[string]*upstream{}
 	for _, p := range o.Providers {
 		up, err := newUpstream(p, o.Metrics)
@@ -144,7 +152,8 @@ func New(o Options) (*Server, error) {
 		if !ok {
 			return nil, fmt.Errorf("proxy: model %s uses provider %q, which is not configured", d.Model.ID, d.Provider)
 		}
-		s.routes = append(s.routes, route{up: up, quotedModel: quoteJSON(d.UpstreamModel)})
+		s.routes = append(s.routes, route{up: up, quotedModel: quoteJSON(d.UpstreamModel),
+			quotedPublic: quoteJSON(d.Model.ID), providerID: []byte(d.Provider)})
 	}
 	s.modelsJSON = renderModels(o.Catalog)
 	s.srv = &fasthttp.Server{
@@ -180,6 +189,10 @@ func (l fasthttpLogger) Printf(format string, args ...any) {
 type noHealth struct{}
 
 func (noHealth) Observe(int, health.Outcome, time.Time) {}
+
+func (noHealth) Window(int, health.Span, time.Time) health.Window { return health.Window{Availability: 1} }
+
+func (noHealth) Healthy(int) bool { return true }
 
 func setDefault[T int | time.Duration](v *T, def T) {
 	if *v <= 0 {
@@ -245,6 +258,19 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		ctx.Response.Header.SetContentType("text/plain; version=0.0.4")
 		metrics.WritePrometheus(ctx, true)
 	default:
+		if id, ok := endpointsModel(string(path)); ok {
+			if !ctx.IsGet() {
+				errGetOnly.write(ctx)
+				return
+			}
+			m := s.cat.Lookup([]byte(id))
+			if m == nil {
+				unknownModel([]byte(id)).write(ctx)
+				return
+			}
+			s.endpoints(ctx, m)
+			return
+		}
 		if m := s.opts.Management; m != nil && m.Handles(path) {
 			m.Handle(ctx)
 			return

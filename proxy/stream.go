@@ -15,9 +15,9 @@ import (
 	"github.com/arouter/arouter/balancer"
 )
 
-// forwardStream sends a streaming request upstream and, once the provider's headers are in,
+// forwardStream sends a streaming request upstream and, once the provider's first event is in,
 // hands the client an sseRelay as the response body. fasthttp then pulls events through
-// sseRelay.Read and writes each as soon as it arrives. A failure before the headers writes
+// sseRelay.Read and writes each as soon as it arrives. A failure before the first event writes
 // nothing and is returned, so the caller may try another deployment.
 func (s *Server) forwardStream(ctx *fasthttp.RequestCtx, req *chatRequest, x *exchange) *upstreamError {
 	up := x.rt.up
@@ -30,8 +30,9 @@ func (s *Server) forwardStream(ctx *fasthttp.RequestCtx, req *chatRequest, x *ex
 	uresp := fasthttp.AcquireResponse()
 	uresp.StreamBody = true
 	upStart := time.Now()
-	// No total deadline: the connection's idle timeout bounds silence (see idleConn).
-	err := up.client.Do(ureq, uresp)
+	// No total deadline: the stream connection bounds the wait for the headers by the first
+	// byte timeout and every later silence by the idle timeout (see idleConn).
+	err := up.streamClient.Do(ureq, uresp)
 	up.metrics.requests.Inc()
 	up.metrics.duration.UpdateDuration(upStart)
 	x.upstreamTTFB = time.Since(x.rec.Time)
@@ -54,9 +55,6 @@ func (s *Server) forwardStream(ctx *fasthttp.RequestCtx, req *chatRequest, x *ex
 		fasthttp.ReleaseResponse(uresp)
 		return upstreamMalformed(up.id)
 	}
-	// Headers arrived: that is the provider's success as far as its breaker is concerned.
-	x.done(nil)
-
 	r := relayPool.Get().(*sseRelay)
 	r.s, r.x = s, *x
 	r.wantsUsage = req.wantsUsage
@@ -65,20 +63,80 @@ func (s *Server) forwardStream(ctx *fasthttp.RequestCtx, req *chatRequest, x *ex
 	r.conn = ctx.Conn()
 	r.keepAliveEvery = s.opts.KeepAliveInterval
 	r.writeTimeout = s.opts.WriteTimeout
+	go r.pump()
+	// Nothing is committed to the client until the provider's first event: a stream that
+	// fails or stays silent before it can still go to another deployment.
+	if e := r.awaitFirstEvent(upStart.Add(up.firstByteTimeout)); e != nil {
+		r.abort()
+		return e
+	}
+	// The first event arrived: that is the provider's success as far as its breaker is concerned.
+	x.done(nil)
 	streamsInFlight.Inc()
 
 	ctx.Response.Header.SetContentType("text/event-stream")
 	ctx.Response.Header.Set(fasthttp.HeaderCacheControl, "no-cache")
 	ctx.Response.Header.Set("X-Accel-Buffering", "no") // ask nginx in front of us not to buffer
-	ctx.Response.Header.SetBytesKV(headerGenerationID, r.x.rec.GenerationID.Bytes())
+	r.x.setResponseHeaders(ctx)
 	// Take the write deadline from the server: it would be a total one. Read sets a fresh
 	// per-write deadline before every chunk instead.
 	_ = ctx.SetWriteDeadline(time.Now().Add(r.writeTimeout))
 	ctx.SetBodyStream(r, -1)
 	r.keepAlive.Reset(r.keepAliveEvery)
-	go r.pump()
 	return nil
 }
+
+// awaitFirstEvent relays upstream chunks into out until the first data event is ready, the
+// stream fails, or deadline passes. Comments (a provider's own keep-alives) do not count. A
+// failure after the first event is left for Read to report as the stream's final event.
+func (r *sseRelay) awaitFirstEvent(deadline time.Time) *upstreamError {
+	r.keepAlive.Reset(time.Until(deadline))
+	for !r.gotData {
+		select {
+		case c := <-r.chunks:
+			r.consume((*c.buf)[:c.n])
+			chunkPool.Put(c.buf)
+			if c.err == nil && len(r.in) > maxEventSize {
+				_ = r.body.CloseWithError(errEventTooLarge)
+				c.err = errEventTooLarge
+				r.drainPump()
+			}
+			if c.err == nil {
+				continue
+			}
+			r.pumpExited = true
+			if !r.gotData {
+				if errors.Is(c.err, errEventTooLarge) {
+					return upstreamMalformed(r.x.rec.Provider)
+				}
+				upstreamErrStream.Inc()
+				return &upstreamError{
+					api: newAPIError(502, "provider "+r.x.rec.Provider+" ended the stream before its first event",
+						map[string]string{"provider": r.x.rec.Provider}),
+					code:          "stream_interrupted",
+					providerFault: true,
+				}
+			}
+			r.upstreamEnded(c.err)
+		case <-r.keepAlive.C:
+			return upstreamFirstByteTimeout(r.x.rec.Provider)
+		}
+	}
+	r.keepAlive.Stop()
+	return nil
+}
+
+// abort releases a relay that was never handed to the client.
+func (r *sseRelay) abort() {
+	_ = r.body.CloseWithError(errAbandoned)
+	r.drainPump()
+	r.keepAlive.Stop()
+	fasthttp.ReleaseResponse(r.uresp)
+	r.reset()
+	relayPool.Put(r)
+}
+
+var errAbandoned = errors.New("stream abandoned before its first event")
 
 // sseRelay is the response body of one streamed request. fasthttp owns it from SetBodyStream
 // until it calls CloseWithError, which releases everything: the upstream response, the pump
@@ -106,6 +164,8 @@ type sseRelay struct {
 	wantsUsage bool
 	pending    []byte // a held finish event, or empty
 	scratch    []byte // for pricing a usage object before grafting it
+	evbuf      []byte // an event rewritten to name the served model
+	gotData    bool   // a data event (not only comments) has been relayed
 
 	in        []byte // received bytes not yet forming a whole event
 	out       []byte // bytes ready for the client
@@ -241,12 +301,14 @@ var (
 // byte for byte, except that for clients that did not ask for the usage chunk its usage moves
 // into the finish chunk before it.
 func (r *sseRelay) relayEvent(ev []byte) {
+	ev = r.withServedModel(ev)
 	payload, ps := eventData(ev)
 	if payload == nil {
 		r.flushPending()
 		r.out = append(r.out, ev...)
 		return
 	}
+	r.gotData = true
 	if bytes.Equal(payload, doneData) {
 		r.flushPending()
 		r.sawDone = true
@@ -304,6 +366,37 @@ func (r *sseRelay) relayEvent(ev []byte) {
 }
 
 var finishReasonSet = []byte(`"finish_reason":"`)
+
+// withServedModel returns ev with its payload's "model" naming the public model that served the
+// request instead of the provider's name for it. The rewrite goes to r.evbuf, never over ev,
+// which points into r.in.
+func (r *sseRelay) withServedModel(ev []byte) []byte {
+	payload, ps := eventData(ev)
+	if payload == nil {
+		return ev
+	}
+	it, ok := newObjectIter(payload)
+	if !ok {
+		return ev
+	}
+	for {
+		key, _, vs, ve, ok := it.next()
+		if !ok {
+			return ev
+		}
+		if string(key) == "model" {
+			want := r.x.rt.quotedPublic
+			if bytes.Equal(payload[vs:ve], want) {
+				return ev
+			}
+			b := append(r.evbuf[:0], ev[:ps+vs]...)
+			b = append(b, want...)
+			b = append(b, ev[ps+ve:]...)
+			r.evbuf = b
+			return b
+		}
+	}
+}
 
 func isEmptyArray(v []byte) bool {
 	return len(v) >= 2 && v[0] == '[' && len(bytes.TrimSpace(v[1:len(v)-1])) == 0
@@ -449,5 +542,5 @@ func (r *sseRelay) drainPump() {
 
 func (r *sseRelay) reset() {
 	*r = sseRelay{chunks: r.chunks, keepAlive: r.keepAlive,
-		in: r.in[:0], out: r.out[:0], pending: r.pending[:0], scratch: r.scratch[:0]}
+		in: r.in[:0], out: r.out[:0], pending: r.pending[:0], scratch: r.scratch[:0], evbuf: r.evbuf[:0]}
 }

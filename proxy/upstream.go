@@ -21,6 +21,9 @@ type ProviderOptions struct {
 	// IdleTimeout cuts a request when the provider sends nothing for this long, before the
 	// headers or between stream events. It is not a total deadline, so long streams live on.
 	IdleTimeout time.Duration
+	// FirstByteTimeout bounds how long a stream may take to send its headers and first event;
+	// past it the request goes to the next deployment. Default 60s.
+	FirstByteTimeout time.Duration
 	// RequestTimeout bounds a whole non-streaming request.
 	RequestTimeout time.Duration
 }
@@ -28,12 +31,17 @@ type ProviderOptions struct {
 // upstream is one provider: a fasthttp HostClient with its own connection pool and the
 // pre-built pieces of every request to it.
 type upstream struct {
-	id             string
-	client         *fasthttp.HostClient
-	chatURI        []byte
-	authorization  []byte // "Bearer …" or nil
-	requestTimeout time.Duration
-	metrics        upstreamMetrics
+	id     string
+	client *fasthttp.HostClient
+	// streamClient serves streams. Its connections arm a first-byte deadline when a request is
+	// written, which a non-streamed request (whose headers come after the whole generation)
+	// must not have, hence a pool of its own.
+	streamClient     *fasthttp.HostClient
+	firstByteTimeout time.Duration
+	chatURI          []byte
+	authorization    []byte // "Bearer …" or nil
+	requestTimeout   time.Duration
+	metrics          upstreamMetrics
 }
 
 func newUpstream(p ProviderOptions, set *metrics.Set) (*upstream, error) {
@@ -61,10 +69,12 @@ func newUpstream(p ProviderOptions, set *metrics.Set) (*upstream, error) {
 	if p.RequestTimeout <= 0 {
 		p.RequestTimeout = 10 * time.Minute
 	}
-	dialer := &idleDialer{connect: p.ConnectTimeout, idle: p.IdleTimeout}
-	up := &upstream{
-		id: p.ID,
-		client: &fasthttp.HostClient{
+	if p.FirstByteTimeout <= 0 {
+		p.FirstByteTimeout = 60 * time.Second
+	}
+	newClient := func(firstByte time.Duration) *fasthttp.HostClient {
+		dialer := &idleDialer{connect: p.ConnectTimeout, idle: p.IdleTimeout, firstByte: firstByte}
+		return &fasthttp.HostClient{
 			Addr:                          addr,
 			Name:                          "arouter",
 			IsTLS:                         u.Scheme == "https",
@@ -79,10 +89,16 @@ func newUpstream(p ProviderOptions, set *metrics.Set) (*upstream, error) {
 			DisableHeaderNamesNormalizing: false,
 			// POSTs are not idempotent; the gateway decides about retries, not the client.
 			RetryIfErr: func(*fasthttp.Request, int, error) (bool, bool) { return false, false },
-		},
-		chatURI:        []byte(u.String() + "/chat/completions"),
-		requestTimeout: p.RequestTimeout,
-		metrics:        newUpstreamMetrics(set, p.ID),
+		}
+	}
+	up := &upstream{
+		id:               p.ID,
+		client:           newClient(0),
+		streamClient:     newClient(p.FirstByteTimeout),
+		firstByteTimeout: p.FirstByteTimeout,
+		chatURI:          []byte(u.String() + "/chat/completions"),
+		requestTimeout:   p.RequestTimeout,
+		metrics:          newUpstreamMetrics(set, p.ID),
 	}
 	if p.APIKey != "" {
 		up.authorization = []byte("Bearer " + p.APIKey)
@@ -115,8 +131,9 @@ var (
 // only silence. A deadline fasthttp sets itself (a request's total timeout) still wins when it
 // is earlier.
 type idleDialer struct {
-	connect time.Duration
-	idle    time.Duration
+	connect   time.Duration
+	idle      time.Duration
+	firstByte time.Duration // 0: no first-byte deadline
 }
 
 func (d *idleDialer) dial(addr string) (net.Conn, error) {
@@ -124,15 +141,26 @@ func (d *idleDialer) dial(addr string) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &idleConn{Conn: c, idle: d.idle}, nil
+	return &idleConn{Conn: c, idle: d.idle, firstByte: d.firstByte}, nil
 }
 
 // idleConn is used by one request at a time (fasthttp's pool hands it out exclusively), so its
 // fields need no lock.
 type idleConn struct {
 	net.Conn
-	idle  time.Duration
-	outer time.Time // the deadline fasthttp asked for; zero for none
+	idle      time.Duration
+	outer     time.Time // the deadline fasthttp asked for; zero for none
+	firstByte time.Duration
+	// firstByteBy is armed by writing a request and disarmed by the first byte of its
+	// response: until then reads also end at it.
+	firstByteBy time.Time
+}
+
+func (c *idleConn) Write(p []byte) (int, error) {
+	if c.firstByte > 0 {
+		c.firstByteBy = time.Now().Add(c.firstByte)
+	}
+	return c.Conn.Write(p)
 }
 
 func (c *idleConn) Read(p []byte) (int, error) {
@@ -140,10 +168,17 @@ func (c *idleConn) Read(p []byte) (int, error) {
 	if !c.outer.IsZero() && c.outer.Before(d) {
 		d = c.outer
 	}
+	if !c.firstByteBy.IsZero() && c.firstByteBy.Before(d) {
+		d = c.firstByteBy
+	}
 	if err := c.Conn.SetReadDeadline(d); err != nil {
 		return 0, err
 	}
-	return c.Conn.Read(p)
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.firstByteBy = time.Time{}
+	}
+	return n, err
 }
 
 func (c *idleConn) SetReadDeadline(t time.Time) error {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"strconv"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -16,7 +17,14 @@ type upstreamError struct {
 	api           *apiError
 	code          string
 	providerFault bool
+	// retryAt is when a provider that answered 429 or 503 asked to be tried again (its
+	// Retry-After, or a short default for a 429): the deployment is skipped until then.
+	retryAt time.Time
 }
+
+// defaultRateLimitCoolDown is how long a deployment that answered 429 without Retry-After is
+// skipped: long enough to stop hammering it, short enough not to matter if it was a blip.
+const defaultRateLimitCoolDown = 2 * time.Second
 
 var errProviderFault = errors.New("provider failure")
 
@@ -61,6 +69,14 @@ func upstreamStatusError(provider string, status int, body, retryAfter []byte) *
 	}
 	meta := map[string]string{"provider": provider, "provider_status": strconv.Itoa(status)}
 	e := &upstreamError{code: "upstream_status"}
+	if status == 429 || status == 503 {
+		now := time.Now()
+		if at, ok := balancer.ParseRetryAfter(retryAfter, now); ok {
+			e.retryAt = at
+		} else if status == 429 {
+			e.retryAt = now.Add(defaultRateLimitCoolDown)
+		}
+	}
 	switch {
 	case status == 429:
 		meta["limited_by"] = "upstream"
@@ -80,6 +96,16 @@ func upstreamStatusError(provider string, status int, body, retryAfter []byte) *
 	return e
 }
 
+// upstreamFirstByteTimeout: a stream's headers or first event did not come in time.
+func upstreamFirstByteTimeout(provider string) *upstreamError {
+	upstreamErrTimeout.Inc()
+	return &upstreamError{
+		api:           newAPIError(504, "provider "+provider+" sent no first event within its first_byte_timeout", map[string]string{"provider": provider}),
+		code:          "upstream_timeout",
+		providerFault: true,
+	}
+}
+
 func upstreamMalformed(provider string) *upstreamError {
 	upstreamErrMalform.Inc()
 	return &upstreamError{
@@ -89,11 +115,16 @@ func upstreamMalformed(provider string) *upstreamError {
 	}
 }
 
-// noProvider answers when every deployment of a model refuses traffic.
+// noProvider answers when no deployment is left to try, naming each and why it was not used
+// (tried and failed, circuit open, cooling down), with Retry-After when one frees up soon.
 func noProvider(err error) *apiError {
 	var nd *balancer.NoDeploymentError
-	if errors.As(err, &nd) {
-		return newAPIError(503, nd.Error(), map[string]string{"model": nd.Model})
+	if !errors.As(err, &nd) {
+		return newAPIError(503, err.Error(), nil)
 	}
-	return newAPIError(503, err.Error(), nil)
+	e := newAPIError(503, nd.Error(), map[string]string{"model": nd.Model})
+	if ra := nd.RetryAfter(); ra > 0 {
+		e.header = [2]string{"Retry-After", strconv.Itoa(int(ra / time.Second))}
+	}
+	return e
 }

@@ -77,8 +77,9 @@ func TestChatCompletionCarriesUsageAndCostAndIsRecorded(t *testing.T) {
 	if got := money.Nanos(u.Cost*1e9 + 0.5); got != want {
 		t.Fatalf("cost = %v USD, want %s", u.Cost, want)
 	}
-	if c.Choices[0].Message.Content == "" || c.Model != "gpt-4o-mini" {
-		t.Fatalf("completion = %+v", c)
+	// The answer names the model that served it, as clients asked for it, and the provider.
+	if c.Choices[0].Message.Content == "" || c.Model != "openai/gpt-4o-mini" || resp.Header.Get("X-ARouter-Provider") != "upstream" {
+		t.Fatalf("completion = %+v, provider %q", c, resp.Header.Get("X-ARouter-Provider"))
 	}
 	rec := tg.records(genID)[0]
 	if rec.Model != "openai/gpt-4o-mini" || rec.Provider != "upstream" || rec.UpstreamModel != "gpt-4o-mini" ||

@@ -19,8 +19,8 @@ listen: 127.0.0.1:0
 store: {sqlite: "%s/arouter.db"}
 accounting: {flush_interval: 10ms}
 providers:
-  - {id: primary, kind: openai, base_url: "%s"}
-  - {id: backup, kind: openai, base_url: "%s"}
+  - {id: primary, kind: openai, base_url: "%s", probe: false}
+  - {id: backup, kind: openai, base_url: "%s", probe: false}
 models:
   - id: openai/gpt-4o-mini
     pricing: {prompt: "0.15", completion: "0.60"}
@@ -44,7 +44,7 @@ func TestFailoverToTheNextDeployment(t *testing.T) {
 		{name: "rate limited", primary: mockllm.Behavior{Fault: "rate_limit"}, status: 200, provider: "backup", backupCalls: 1},
 		{name: "connection dropped", primary: mockllm.Behavior{Fault: "disconnect"}, status: 200, provider: "backup", backupCalls: 1},
 		{name: "request error is not retried", primary: mockllm.Behavior{Fault: "status", FaultStatus: 400}, status: 400, provider: "primary"},
-		{name: "both down", primary: mockllm.Behavior{Fault: "status"}, backup: mockllm.Behavior{Fault: "status"}, status: 502, provider: "backup", backupCalls: 1},
+		{name: "both down", primary: mockllm.Behavior{Fault: "status"}, backup: mockllm.Behavior{Fault: "status"}, status: 503, provider: "backup", backupCalls: 1},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

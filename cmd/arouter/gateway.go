@@ -40,6 +40,7 @@ type gateway struct {
 	records    *accounting.Writer
 	server     *proxy.Server
 	health     *health.Tracker
+	prober     *health.Prober
 	mocks      []*mockllm.Server
 	ln         net.Listener
 	metrics    *metrics.Set
@@ -99,11 +100,32 @@ func openGateway(cfg *config.Config, log *zap.Logger) (g *gateway, err error) {
 	for i, d := range cat.Deployments() {
 		names[i] = d.Name()
 	}
-	g.health = health.New(names, g.metrics)
+	rt := cfg.Routing
+	g.health = health.NewTracker(names, health.Options{
+		Metrics:       g.metrics,
+		MaxErrorRate:  rt.Health.MaxErrorRate,
+		MinRequests:   int64(rt.Health.MinRequests),
+		ProbeFailures: int64(rt.Health.ProbeFailures),
+	})
+	balOpts := balancer.Options{
+		ConsecutiveFailures: uint32(rt.Breaker.ConsecutiveFailures),
+		FailureRatio:        rt.Breaker.FailureRatio,
+		MinRequests:         uint32(rt.Breaker.MinRequests),
+		Interval:            rt.Breaker.Interval,
+		OpenFor:             rt.Breaker.OpenFor,
+		HalfOpenRequests:    uint32(rt.Breaker.HalfOpenRequests),
+		MaxCoolDown:         rt.MaxCoolDown,
+		Health:              g.health,
+		Metrics:             g.metrics,
+		Logger:              log,
+	}
+	if err := balOpts.Validate(); err != nil {
+		return nil, err
+	}
 	g.admin = admin.New(admin.Options{Store: g.store, Ledger: g.ledger, Keys: g.keys, Cache: g.keys, Catalog: cat, Logger: log})
 	g.server, err = proxy.New(proxy.Options{
 		Catalog:           cat,
-		Balancer:          balancer.New(cat, balancer.Options{Metrics: g.metrics, Logger: log}),
+		Balancer:          balancer.New(cat, balOpts),
 		Health:            g.health,
 		Keys:              g.keys,
 		Budget:            g.ledger,
@@ -122,6 +144,9 @@ func openGateway(cfg *config.Config, log *zap.Logger) (g *gateway, err error) {
 		KeepAliveInterval: cfg.Streaming.KeepAliveInterval,
 	})
 	if err != nil {
+		return nil, err
+	}
+	if g.prober, err = g.startProber(cat, providers); err != nil {
 		return nil, err
 	}
 	if g.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
@@ -150,13 +175,14 @@ func (g *gateway) providers() ([]proxy.ProviderOptions, error) {
 			base = url
 		}
 		out = append(out, proxy.ProviderOptions{
-			ID:             p.ID,
-			BaseURL:        base,
-			APIKey:         p.APIKey,
-			MaxConns:       p.MaxConns,
-			ConnectTimeout: p.ConnectTimeout,
-			IdleTimeout:    p.IdleTimeout,
-			RequestTimeout: p.RequestTimeout,
+			ID:               p.ID,
+			BaseURL:          base,
+			APIKey:           p.APIKey,
+			MaxConns:         p.MaxConns,
+			ConnectTimeout:   p.ConnectTimeout,
+			IdleTimeout:      p.IdleTimeout,
+			RequestTimeout:   p.RequestTimeout,
+			FirstByteTimeout: p.FirstByteTimeout,
 		})
 	}
 	return out, nil
@@ -175,15 +201,16 @@ func bootstrapOptions(cfg *config.Config) admin.BootstrapOptions {
 func catalogSpecs(cfg *config.Config) []catalog.ModelSpec {
 	specs := make([]catalog.ModelSpec, 0, len(cfg.Models))
 	for _, m := range cfg.Models {
+		policy, _ := catalog.ParsePolicy(m.Policy) // validated with the configuration
 		s := catalog.ModelSpec{
-			ID: m.ID, Name: m.Name, ContextLength: m.ContextLength,
+			ID: m.ID, Name: m.Name, ContextLength: m.ContextLength, Policy: policy,
 			Prices: catalog.Prices{
 				Prompt: m.Pricing.Prompt, Completion: m.Pricing.Completion,
 				CacheRead: m.Pricing.CacheRead, CacheWrite: m.Pricing.CacheWrite,
 			},
 		}
 		for _, d := range m.Deployments {
-			s.Deployments = append(s.Deployments, catalog.DeploymentSpec{Provider: d.Provider, UpstreamModel: d.Model})
+			s.Deployments = append(s.Deployments, catalog.DeploymentSpec{Provider: d.Provider, UpstreamModel: d.Model, Weight: d.Weight})
 		}
 		specs = append(specs, s)
 	}
@@ -220,6 +247,9 @@ func (g *gateway) close() {
 	}
 	if g.records != nil {
 		_ = g.records.Close(context.Background())
+	}
+	if g.prober != nil {
+		g.prober.Stop()
 	}
 	if g.keys != nil {
 		g.keys.Close()
