@@ -51,6 +51,10 @@ func TestShippedConfig(t *testing.T) {
 	if mock == nil || mock.Kind != KindMock || mock.Mock == nil || mock.Mock.EventDelay != 20*time.Millisecond || mock.Mock.Tokens != 16 {
 		t.Fatalf("mock provider = %+v", mock)
 	}
+	// The quick start shows failover: gpt-4o-mini has a backup deployment on a second mock.
+	if d := c.Model("openai/gpt-4o-mini").Deployments; len(d) != 2 || d[1].Provider != "mock-backup" {
+		t.Errorf("openai/gpt-4o-mini deployments = %+v", d)
+	}
 	want := map[string]Pricing{
 		"openai/gpt-4o-mini":               {Prompt: 150_000_000, Completion: 600_000_000, CacheRead: 75_000_000, CacheWrite: 150_000_000},
 		"openai/gpt-4o":                    {Prompt: 2_500_000_000, Completion: 10_000_000_000, CacheRead: 1_250_000_000, CacheWrite: 2_500_000_000},
@@ -68,7 +72,7 @@ func TestShippedConfig(t *testing.T) {
 		if m.Pricing != p {
 			t.Errorf("%s pricing = %+v, want %+v", id, m.Pricing, p)
 		}
-		if len(m.Deployments) != 1 || m.Deployments[0].Provider != "mock" {
+		if len(m.Deployments) == 0 || m.Deployments[0].Provider != "mock" {
 			t.Errorf("%s deployments = %+v", id, m.Deployments)
 		}
 	}
