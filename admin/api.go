@@ -132,7 +132,9 @@ func (a *API) serve(ctx *fasthttp.RequestCtx, p *tenancy.Principal) {
 			"DELETE": func(c *call) { c.removeMember(parts[1], parts[3]) },
 		})
 	case parts[0] == "management-keys" && len(parts) == 1:
-		route(c, method, map[string]func(*call){"POST": (*call).createManagementKey})
+		route(c, method, map[string]func(*call){"GET": (*call).listManagementKeys, "POST": (*call).createManagementKey})
+	case parts[0] == "management-keys" && len(parts) == 2:
+		route(c, method, map[string]func(*call){"DELETE": func(c *call) { c.deleteManagementKey(parts[1]) }})
 	default:
 		errNoEndpoint.write(ctx)
 	}

@@ -34,6 +34,7 @@ type memberObject struct {
 }
 
 type managementKeyObject struct {
+	ID             int64    `json:"id"`
 	Name           string   `json:"name"`
 	Label          string   `json:"label"`
 	UserID         int64    `json:"user_id"`
@@ -344,10 +345,42 @@ func (c *call) createManagementKey() {
 		c.fail(err, errOrgNotFound)
 		return
 	}
-	writeJSON(c.ctx, 201, map[string]any{
-		"data": managementKeyObject{Name: mk.Name, Label: mk.Label, UserID: mk.UserID, OrganizationID: mk.OrgID, CreatedAt: timeJSON(mk.CreatedAt)},
-		"key":  token,
-	})
+	writeJSON(c.ctx, 201, map[string]any{"data": newManagementKeyObject(mk), "key": token})
+}
+
+func newManagementKeyObject(mk *tenancy.ManagementKey) managementKeyObject {
+	return managementKeyObject{ID: mk.ID, Name: mk.Name, Label: mk.Label, UserID: mk.UserID, OrganizationID: mk.OrgID, CreatedAt: timeJSON(mk.CreatedAt)}
+}
+
+// listManagementKeys serves GET /v1/management-keys: the caller's own keys acting in the
+// current context, so that a lost or leaked one can be found and revoked.
+func (c *call) listManagementKeys() {
+	ks, err := c.api.store.ManagementKeys(c.context(), c.p.User.ID, c.p.Org.ID)
+	if err != nil {
+		c.fail(err, errOrgNotFound)
+		return
+	}
+	out := make([]managementKeyObject, 0, len(ks))
+	for i := range ks {
+		out = append(out, newManagementKeyObject(&ks[i]))
+	}
+	writeJSON(c.ctx, 200, map[string]any{"data": out})
+}
+
+// deleteManagementKey serves DELETE /v1/management-keys/{id}: revokes one of the caller's own
+// keys in the current context (possibly the one making the call).
+func (c *call) deleteManagementKey(idText string) {
+	id, err := strconv.ParseInt(idText, 10, 64)
+	if err != nil || id <= 0 {
+		errMgmtKeyNotFound.write(c.ctx)
+		return
+	}
+	if err := c.api.store.DeleteManagementKey(c.context(), id, c.p.User.ID, c.p.Org.ID); err != nil {
+		c.fail(err, errMgmtKeyNotFound)
+		return
+	}
+	c.api.log.Info("management key revoked", zap.Int64("id", id), zap.Int64("user", c.p.User.ID), zap.Int64("org", c.p.Org.ID))
+	writeJSON(c.ctx, 200, map[string]any{"deleted": true})
 }
 
 // mintManagementKey stores a new management key for user in org and returns its token.

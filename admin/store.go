@@ -34,6 +34,10 @@ type Store interface {
 
 	InsertManagementKey(ctx context.Context, k *tenancy.ManagementKey) error
 	PrincipalByManagementKey(ctx context.Context, h apikey.Hash) (*tenancy.Principal, error)
+	// ManagementKeys lists userID's live management keys acting in orgID.
+	ManagementKeys(ctx context.Context, userID, orgID int64) ([]tenancy.ManagementKey, error)
+	// DeleteManagementKey revokes key id of userID acting in orgID.
+	DeleteManagementKey(ctx context.Context, id, userID, orgID int64) error
 
 	InsertKey(ctx context.Context, k *apikey.Key) error
 	// KeyInOrg returns the live (not deleted) key with hash h in orgID.

@@ -651,6 +651,23 @@ func TestOpenAPIMatchesImplementation(t *testing.T) {
 	c.bad(400, "POST", "/v1/management-keys", ann, map[string]any{"name": ""})
 	c.bad(400, "POST", "/v1/management-keys", ann, map[string]any{"org": org})
 
+	// Listing and revoking one's own management keys.
+	extra := c.ok(201, "POST", "/v1/management-keys", ann, map[string]any{"name": "to revoke"})
+	extraID := id(data(extra)["id"])
+	listed := false
+	for _, k := range c.ok(200, "GET", "/v1/management-keys", ann, nil)["data"].([]any) {
+		listed = listed || id(k.(map[string]any)["id"]) == extraID
+	}
+	if !listed {
+		t.Errorf("GET /v1/management-keys does not list key %d", extraID)
+	}
+	revoke := fmt.Sprintf("/v1/management-keys/%d", extraID)
+	c.ok(404, "DELETE", revoke, bob, nil) // another user's key
+	c.ok(200, "DELETE", revoke, ann, nil)
+	c.ok(401, "GET", "/v1/me", extra["key"].(string), nil)
+	c.ok(404, "DELETE", revoke, ann, nil) // already revoked
+	c.bad(404, "DELETE", "/v1/management-keys/abc", ann, nil)
+
 	// Removing a member disables their keys and ends their management access.
 	if out := c.ok(200, "DELETE", member(bobID), ann, nil); out["keys_disabled"] != float64(1) {
 		t.Errorf("removing Bob: %v", out)

@@ -432,3 +432,47 @@ func (s *Store) PrincipalByManagementKey(ctx context.Context, h apikey.Hash) (*t
 	p.Role = tenancy.Role(role)
 	return &p, nil
 }
+
+// ManagementKeys returns userID's live management keys acting in orgID, oldest first.
+func (s *Store) ManagementKeys(ctx context.Context, userID, orgID int64) ([]tenancy.ManagementKey, error) {
+	rows, err := s.r.QueryContext(ctx,
+		"SELECT id, hash, name, label, created_at FROM management_keys WHERE user_id = ? AND org_id = ? AND deleted_at IS NULL ORDER BY id",
+		userID, orgID)
+	if err != nil {
+		return nil, fmt.Errorf("list management keys: %w", err)
+	}
+	defer rows.Close()
+	var out []tenancy.ManagementKey
+	for rows.Next() {
+		k := tenancy.ManagementKey{UserID: userID, OrgID: orgID}
+		var hash []byte
+		var created int64
+		if err := rows.Scan(&k.ID, &hash, &k.Name, &k.Label, &created); err != nil {
+			return nil, fmt.Errorf("list management keys: %w", err)
+		}
+		copy(k.Hash[:], hash)
+		k.CreatedAt = time.UnixMilli(created).UTC()
+		out = append(out, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list management keys: %w", err)
+	}
+	return out, nil
+}
+
+// DeleteManagementKey revokes management key id if it belongs to userID acting in orgID;
+// otherwise the error wraps tenancy.ErrNotFound.
+func (s *Store) DeleteManagementKey(ctx context.Context, id, userID, orgID int64) error {
+	res, err := s.w.ExecContext(ctx,
+		"UPDATE management_keys SET deleted_at = ? WHERE id = ? AND user_id = ? AND org_id = ? AND deleted_at IS NULL",
+		time.Now().UnixMilli(), id, userID, orgID)
+	if err != nil {
+		return fmt.Errorf("delete management key %d: %w", id, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("delete management key %d: %w", id, err)
+	} else if n == 0 {
+		return fmt.Errorf("management key %d: %w", id, tenancy.ErrNotFound)
+	}
+	return nil
+}

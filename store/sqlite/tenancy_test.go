@@ -489,3 +489,46 @@ func TestLastAdminRace(t *testing.T) {
 		}
 	}
 }
+
+func TestManagementKeysListAndRevoke(t *testing.T) {
+	t.Parallel()
+	s := openTest(t)
+	ctx := context.Background()
+	u := &tenancy.User{Email: "a@x.test", Name: "a"}
+	if err := s.CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	other := &tenancy.User{Email: "b@x.test", Name: "b"}
+	if err := s.CreateUser(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	var ids []int64
+	for i := range 2 {
+		k := &tenancy.ManagementKey{Hash: apikey.HashToken([]byte{byte(i)}), Name: "k", Label: "l", UserID: u.ID, OrgID: u.PersonalOrgID}
+		if err := s.InsertManagementKey(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, k.ID)
+	}
+	if ks, err := s.ManagementKeys(ctx, u.ID, u.PersonalOrgID); err != nil || len(ks) != 2 || ks[0].ID != ids[0] {
+		t.Fatalf("list: %v %+v", err, ks)
+	}
+	// Someone else's key, or the key in another context, is not found.
+	for _, c := range [][3]int64{{ids[0], other.ID, u.PersonalOrgID}, {ids[0], u.ID, other.PersonalOrgID}, {999, u.ID, u.PersonalOrgID}} {
+		if err := s.DeleteManagementKey(ctx, c[0], c[1], c[2]); !errors.Is(err, tenancy.ErrNotFound) {
+			t.Errorf("delete %v: %v, want not found", c, err)
+		}
+	}
+	if err := s.DeleteManagementKey(ctx, ids[0], u.ID, u.PersonalOrgID); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteManagementKey(ctx, ids[0], u.ID, u.PersonalOrgID); !errors.Is(err, tenancy.ErrNotFound) {
+		t.Errorf("second delete: %v", err)
+	}
+	if _, err := s.PrincipalByManagementKey(ctx, apikey.HashToken([]byte{0})); !errors.Is(err, tenancy.ErrNotFound) {
+		t.Errorf("revoked key still authenticates: %v", err)
+	}
+	if ks, _ := s.ManagementKeys(ctx, u.ID, u.PersonalOrgID); len(ks) != 1 || ks[0].ID != ids[1] {
+		t.Errorf("after revoking: %+v", ks)
+	}
+}
