@@ -1,16 +1,25 @@
 // Package mockllm is a fast, deterministic mock of an LLM provider's HTTP API.
 //
 // It is the upstream used by ARouter's tests, quick start and benchmarks, so it
-// aims to be byte-for-byte faithful to the provider's published wire format
-// (today: OpenAI Chat Completions), to answer the same request with the same
-// text every time, to cost as little CPU as possible per request and per
-// streamed event, and to be steerable: latency, inter-event delay, completion
-// length and injected faults are all set through a Behavior, either for the
-// whole server or for a single request (the request's "mock" object).
+// aims to be byte-for-byte faithful to the providers' published wire formats,
+// to answer the same request with the same text every time, to cost as little
+// CPU as possible per request and per streamed event, and to be steerable:
+// latency, inter-event delay, completion length and injected faults are all set
+// through a Behavior, either for the whole server or for a single request (the
+// request's "mock" object).
 //
-// Wire-format code lives in one file per provider (openai.go); everything a
-// provider mode shares — behaviour, text generation, streaming plumbing and
-// faults — lives in the other files so that new modes only add an encoder.
+// One server speaks three wire formats, told apart by path:
+//
+//	POST /v1/chat/completions                          OpenAI Chat Completions (openai.go)
+//	POST /v1/messages                                  Anthropic Messages (anthropic.go)
+//	POST /v1beta/models/{model}:generateContent        Gemini (gemini.go), also
+//	POST /v1beta/models/{model}:streamGenerateContent  with ?alt=sse or as a JSON array
+//
+// OpenAI clients take the server's base URL with /v1 (what Start returns);
+// Anthropic and Gemini clients take the bare root ("http://host:port"), as their
+// SDKs do. Wire-format code lives in one file per provider; everything the modes
+// share — behaviour, text generation, timing, streaming plumbing and faults —
+// lives in the other files, so a new mode only adds its encoder.
 package mockllm
 
 import (
@@ -93,6 +102,10 @@ const (
 	FaultStall      = "stall"      // stream stops after FaultAfter events, connection stays open
 	FaultDisconnect = "disconnect" // connection closed mid-response
 	FaultMalformed  = "malformed"  // syntactically broken JSON
+	// FaultStreamError: the stream sends FaultAfter content events, then the provider's own
+	// in-stream error event (OpenAI's error object, Anthropic's "error" event, Gemini's error
+	// response) and ends. Without streaming it behaves like "status".
+	FaultStreamError = "stream_error"
 )
 
 // Behavior is what the mock does with a completion request. The zero value is
@@ -104,13 +117,13 @@ type Behavior struct {
 	EventDelay      Duration `json:"event_delay"`      // stream: pause before each content event (inter-token latency)
 	Tokens          int      `json:"tokens"`           // completion length in tokens (words); default 16 when 0; capped by request max_tokens/max_completion_tokens (then finish_reason "length")
 	Reply           string   `json:"reply"`            // if set, the completion text is exactly this (tokens = its words); else deterministic words
-	ReasoningTokens int      `json:"reasoning_tokens"` // reported in usage.completion_tokens_details.reasoning_tokens and added to completion_tokens
-	CachedTokens    int      `json:"cached_tokens"`    // reported in usage.prompt_tokens_details.cached_tokens (capped at prompt_tokens)
-	Fault           string   `json:"fault"`            // "", "status", "rate_limit", "hang", "stall", "disconnect", "malformed"
+	ReasoningTokens int      `json:"reasoning_tokens"` // OpenAI: usage reasoning_tokens, added to completion_tokens; Anthropic: thinking block length when the request enables thinking (DefaultThinkingTokens when 0); Gemini: thoughtsTokenCount unless thinkingBudget is 0
+	CachedTokens    int      `json:"cached_tokens"`    // cached prompt tokens (capped at the prompt): OpenAI cached_tokens, Anthropic cache_read_input_tokens (instead of its cache_control prefix cache), Gemini cachedContentTokenCount
+	Fault           string   `json:"fault"`            // "", "status", "rate_limit", "hang", "stall", "disconnect", "malformed", "stream_error"; errors in each wire format's own shape
 	FaultStatus     int      `json:"fault_status"`     // for "status" (default 500)
-	RetryAfter      int      `json:"retry_after"`      // seconds, for "rate_limit" (default 1)
-	FaultAfter      int      `json:"fault_after"`      // stream: number of content events sent before stall/disconnect/malformed
-	APIKey          string   `json:"api_key"`          // if set, requests must carry "Authorization: Bearer <APIKey>" else 401
+	RetryAfter      int      `json:"retry_after"`      // seconds, for "rate_limit" (default 1): Retry-After header (OpenAI, Anthropic) or RetryInfo retryDelay in the body (Gemini)
+	FaultAfter      int      `json:"fault_after"`      // stream: number of content events sent before stall/disconnect/malformed/stream_error
+	APIKey          string   `json:"api_key"`          // if set, requests must carry it: "Authorization: Bearer" (OpenAI), x-api-key (Anthropic), x-goog-api-key or ?key= (Gemini)
 }
 
 // DefaultTokens is the completion length used when Behavior.Tokens is 0.
@@ -126,9 +139,9 @@ const maxHold = 10 * time.Minute
 // wrong reason.
 func (b *Behavior) validate() error {
 	switch b.Fault {
-	case FaultNone, FaultStatus, FaultRateLimit, FaultHang, FaultStall, FaultDisconnect, FaultMalformed:
+	case FaultNone, FaultStatus, FaultRateLimit, FaultHang, FaultStall, FaultDisconnect, FaultMalformed, FaultStreamError:
 	default:
-		return fmt.Errorf("unknown fault %q: want one of status, rate_limit, hang, stall, disconnect, malformed", b.Fault)
+		return fmt.Errorf("unknown fault %q: want one of status, rate_limit, hang, stall, disconnect, malformed, stream_error", b.Fault)
 	}
 	switch {
 	case b.Latency < 0 || b.EventDelay < 0:

@@ -230,3 +230,21 @@ func TestLatency(t *testing.T) {
 		readAll(t, resp)
 	}
 }
+
+func TestFaultStreamErrorOpenAI(t *testing.T) {
+	t.Parallel()
+	_, base := startMock(t, Behavior{})
+	c := newClient(t)
+	events := streamChat(t, c, base, chatBody("m", "hi", `"stream":true,"mock":{"fault":"stream_error","fault_after":2}`))
+	if len(events) != 1+2+1 || !strings.HasPrefix(events[3], `{"error":{"message":`) {
+		t.Fatalf("events = %q", events)
+	}
+	var e oaError
+	strictDecode(t, []byte(events[3]), &e)
+	if e.Error.Type != "server_error" {
+		t.Errorf("error event = %+v", e)
+	}
+	// Without a stream it is a status fault.
+	expectError(t, do(t, c, "POST", base+"/chat/completions", chatBody("m", "hi", `"mock":{"fault":"stream_error","fault_status":503}`)), 503, "server_error")
+	healthy(t, c, base)
+}

@@ -16,19 +16,19 @@ func (b *Behavior) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&b.Reply, "reply", b.Reply,
 		"fixed completion text (one token per word); empty means deterministic words derived from the request")
 	fs.IntVar(&b.ReasoningTokens, "reasoning-tokens", b.ReasoningTokens,
-		"reasoning tokens to report in usage (added to completion_tokens)")
+		"reasoning tokens to report in usage (OpenAI, Gemini thoughts) or to think (Anthropic, when the request enables thinking)")
 	fs.IntVar(&b.CachedTokens, "cached-tokens", b.CachedTokens,
 		"cached prompt tokens to report in usage (capped at prompt_tokens)")
 	fs.Var(faultFlag{&b.Fault}, "fault",
-		"inject a fault into every completion: status, rate_limit, hang, stall, disconnect or malformed (empty: none)")
+		"inject a fault into every completion: status, rate_limit, hang, stall, disconnect, malformed or stream_error (empty: none)")
 	fs.IntVar(&b.FaultStatus, "fault-status", b.FaultStatus,
 		"HTTP status for -fault=status (0 means 500)")
 	fs.IntVar(&b.RetryAfter, "retry-after", b.RetryAfter,
 		"Retry-After seconds for -fault=rate_limit (0 means 1)")
 	fs.IntVar(&b.FaultAfter, "fault-after", b.FaultAfter,
-		"streaming: content events sent before -fault=stall|disconnect|malformed takes effect")
+		"streaming: content events sent before -fault=stall|disconnect|malformed|stream_error takes effect")
 	fs.StringVar(&b.APIKey, "api-key", b.APIKey,
-		"if set, require \"Authorization: Bearer <key>\" on /v1 endpoints (401 otherwise)")
+		"if set, require the key: Authorization: Bearer (OpenAI), x-api-key (Anthropic) or x-goog-api-key (Gemini)")
 }
 
 // faultFlag validates the fault name as the flag is parsed.

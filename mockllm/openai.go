@@ -6,12 +6,10 @@ package mockllm
 // faults, streaming and text are shared with other wire modes.
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"strconv"
 	"time"
 
@@ -196,7 +194,6 @@ func decodeError(err error) *apiError {
 // openaiChat serves POST /v1/chat/completions. The order mirrors a real
 // upstream: authenticate, validate, then (after Latency, the time to first
 // byte) either inject the configured fault or answer, streaming or not.
-// hang never answers at all, so it skips Latency.
 func (s *Server) openaiChat(ctx *fasthttp.RequestCtx) {
 	s.requests.Add(1)
 	b := *s.behavior.Load()
@@ -225,16 +222,10 @@ func (s *Server) openaiChat(ctx *fasthttp.RequestCtx) {
 		return
 	}
 
-	if b.Fault == FaultHang || (b.Fault == FaultStall && !req.Stream) {
-		s.hijack(ctx, hold)
-		return
-	}
-	if !s.sleep(nil, time.Duration(b.Latency)) {
-		ctx.SetConnectionClose()
+	unavailable := func() {
 		(&apiError{fasthttp.StatusServiceUnavailable, "The server is shutting down.", errServer, "", ""}).write(ctx)
-		return
 	}
-	if s.openaiFault(ctx, &b, &req) {
+	if !s.admit(ctx, &b, req.Stream, unavailable, func() bool { return s.openaiFault(ctx, &b, &req) }) {
 		return
 	}
 
@@ -263,33 +254,16 @@ func (s *Server) openaiChat(ctx *fasthttp.RequestCtx) {
 		finishReason: finish,
 		usage:        usage,
 	}
-	if b.Fault == FaultDisconnect {
-		s.hijack(ctx, func(c net.Conn) {
-			if _, err := c.Write([]byte(sseHeader)); err != nil {
-				s.clientGone()
-				return
-			}
-			s.runStream(&connSink{c: c}, enc, &text, &b)
-		})
-		return
-	}
-	ctx.SetContentType("text/event-stream")
-	ctx.Response.Header.Set(fasthttp.HeaderCacheControl, "no-cache")
-	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
-		s.runStream(flushSink{w}, enc, &text, &b)
-	})
+	s.streamTo(ctx, "text/event-stream", enc, &text, &b)
 }
 
 // openaiFault answers the faults that replace the response outright (status,
-// rate_limit, non-streaming disconnect) and reports whether it did. Stream
+// rate_limit, stream_error without a stream) and reports whether it did. Stream
 // faults and malformed bodies happen while the response is produced.
 func (s *Server) openaiFault(ctx *fasthttp.RequestCtx, b *Behavior, req *chatRequest) bool {
-	switch b.Fault {
-	case FaultStatus:
-		st := b.FaultStatus
-		if st == 0 {
-			st = fasthttp.StatusInternalServerError
-		}
+	switch {
+	case b.Fault == FaultStatus || (b.Fault == FaultStreamError && !req.Stream):
+		st := b.faultStatus()
 		e := &apiError{st, fmt.Sprintf("mockllm injected fault: status %d.", st), errInvalidRequest, "", ""}
 		if st >= 500 {
 			e.typ = errServer
@@ -298,21 +272,13 @@ func (s *Server) openaiFault(ctx *fasthttp.RequestCtx, b *Behavior, req *chatReq
 		}
 		e.write(ctx)
 		return true
-	case FaultRateLimit:
-		ra := b.RetryAfter
-		if ra == 0 {
-			ra = 1
-		}
+	case b.Fault == FaultRateLimit:
+		ra := b.retryAfter()
 		ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, strconv.Itoa(ra))
 		(&apiError{fasthttp.StatusTooManyRequests,
 			fmt.Sprintf("Rate limit reached for %s on requests per min (RPM): Limit 1, Used 1, Requested 1. Please try again in %ds.", req.Model, ra),
 			errRateLimit, "", "rate_limit_exceeded"}).write(ctx)
 		return true
-	case FaultDisconnect:
-		if !req.Stream {
-			s.hijack(ctx, func(net.Conn) {}) // close without a response
-			return true
-		}
 	}
 	return false
 }

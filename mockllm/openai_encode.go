@@ -13,10 +13,14 @@ import (
 )
 
 // newID returns a fresh "chatcmpl-…" id, unique per server and response.
-func (s *Server) newID() string {
-	b := make([]byte, 0, 38)
-	b = append(b, "chatcmpl-"...)
-	return string(appendRandomID(b, s.salt+s.idSeq.Add(1), 29))
+func (s *Server) newID() string { return s.newIDWith("chatcmpl-", 29) }
+
+// newIDWith returns prefix and n random characters, unique per server and call; every wire
+// mode's ids ("msg_…", "req_…") come from here.
+func (s *Server) newIDWith(prefix string, n int) string {
+	b := make([]byte, 0, len(prefix)+n)
+	b = append(b, prefix...)
+	return string(appendRandomID(b, s.salt+s.idSeq.Add(1), n))
 }
 
 func (e *apiError) write(ctx *fasthttp.RequestCtx) {
@@ -161,6 +165,14 @@ func (o *openaiStream) malformed(ew *eventWriter) error {
 		return err
 	}
 	return o.done(ew)
+}
+
+// streamError sends the error object OpenAI puts in a stream that fails after it started; no
+// [DONE] follows.
+func (o *openaiStream) streamError(ew *eventWriter) error {
+	ew.buf = append(ew.buf, `data: {"error":{"message":"The server had an error while processing your request. Sorry about that!",`+
+		`"type":"server_error","param":null,"code":null}}`+"\n\n"...)
+	return ew.flush()
 }
 
 // modelIDs are the ids listed by /v1/models; completions accept any model.

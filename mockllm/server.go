@@ -31,6 +31,8 @@ type Server struct {
 
 	requests, streams, active, cancelled atomic.Int64
 
+	pcache promptCache // Anthropic prompt-cache prefixes seen
+
 	// done is closed by Shutdown; every wait in the server selects on it so
 	// that nothing the mock holds open (latency, event delays, stalls,
 	// hangs) outlives the server.
@@ -132,7 +134,8 @@ func (s *Server) Stats() Stats {
 
 // Start listens on addr (e.g. "127.0.0.1:0"), serves in a goroutine, and
 // returns the server and its OpenAI base URL, e.g.
-// "http://127.0.0.1:41234/v1". For tests, the quick start and benchmarks.
+// "http://127.0.0.1:41234/v1". Anthropic and Gemini clients take the root,
+// strings.TrimSuffix(base, "/v1"). For tests, the quick start and benchmarks.
 func Start(addr string, b Behavior) (*Server, string, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -181,6 +184,10 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		if allow(ctx, fasthttp.MethodPost) {
 			s.openaiChat(ctx)
 		}
+	case "/v1/messages":
+		if allow(ctx, fasthttp.MethodPost) {
+			s.anthropicMessages(ctx)
+		}
 	case "/v1/models":
 		if allow(ctx, fasthttp.MethodGet) {
 			s.openaiModels(ctx)
@@ -198,9 +205,19 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 			writeJSON(ctx, s.Stats())
 		}
 	default:
+		if p := string(ctx.Path()); isGeminiPath(p) {
+			s.geminiRoute(ctx, p)
+			return
+		}
 		openaiError(ctx, fasthttp.StatusNotFound,
 			"Invalid URL ("+string(ctx.Method())+" "+string(ctx.Path())+")", errInvalidRequest, "", "")
 	}
+}
+
+// isGeminiPath matches Gemini's /{version}/models/{model}:{method} paths; OpenAI's
+// /v1/models list has no colon.
+func isGeminiPath(p string) bool {
+	return (strings.HasPrefix(p, "/v1beta/models/") || strings.HasPrefix(p, "/v1/models/")) && strings.Contains(p, ":")
 }
 
 // allow reports whether the request method is one of methods, answering 405

@@ -70,6 +70,7 @@ type streamEncoder interface {
 	content(ew *eventWriter, tok string) error // one token
 	finish(ew *eventWriter) error              // finish, usage and terminator events
 	malformed(ew *eventWriter) error           // a syntactically broken event, then the terminator
+	streamError(ew *eventWriter) error         // the provider's in-stream error event; the stream then ends
 }
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
@@ -89,7 +90,7 @@ func (s *Server) runStream(sink eventSink, enc streamEncoder, text *completionTe
 
 	faultAt := -1
 	switch b.Fault {
-	case FaultStall, FaultDisconnect, FaultMalformed:
+	case FaultStall, FaultDisconnect, FaultMalformed, FaultStreamError:
 		faultAt = min(b.FaultAfter, text.n)
 	}
 	var timer *time.Timer
@@ -110,6 +111,10 @@ func (s *Server) runStream(sink eventSink, enc streamEncoder, text *completionTe
 				s.sleep(nil, maxHold)
 			case FaultMalformed:
 				if err := enc.malformed(&ew); err != nil {
+					s.clientGone()
+				}
+			case FaultStreamError:
+				if err := enc.streamError(&ew); err != nil {
 					s.clientGone()
 				}
 			}

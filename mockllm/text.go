@@ -116,6 +116,51 @@ func (t *completionText) rest() string {
 	}
 }
 
+// cutAtStop ends t just before the earliest occurrence of any of stops in the text it would
+// produce, and returns the stop sequence found. Providers never send the stop sequence itself.
+// Used by the Anthropic and Gemini modes, whose requests carry stop sequences the mock honours.
+func (t *completionText) cutAtStop(stops []string) (string, bool) {
+	if len(stops) == 0 {
+		return "", false
+	}
+	probe := *t
+	var toks []string
+	for {
+		tok, ok := probe.next()
+		if !ok {
+			break
+		}
+		toks = append(toks, tok)
+	}
+	full := strings.Join(toks, "")
+	at, seq := -1, ""
+	for _, s := range stops {
+		if s == "" {
+			continue
+		}
+		if i := strings.Index(full, s); i >= 0 && (at < 0 || i < at) {
+			at, seq = i, s
+		}
+	}
+	if at < 0 {
+		return "", false
+	}
+	segs := []string{}
+	pos := 0
+	for _, tok := range toks {
+		if pos+len(tok) > at {
+			if at > pos {
+				segs = append(segs, tok[:at-pos])
+			}
+			break
+		}
+		segs = append(segs, tok)
+		pos += len(tok)
+	}
+	*t = completionText{segs: segs, n: len(segs), total: len(segs)}
+	return seq, true
+}
+
 func capitalize(w string) string { return string(w[0]-'a'+'A') + w[1:] }
 
 // splitmix64 is a tiny, well-mixed PRNG step: deterministic across platforms
