@@ -2,8 +2,9 @@ package balancer
 
 import "github.com/arouter/arouter/catalog"
 
-// Tried is the set of a model's deployments (by catalog.Deployment.Pos) already attempted for
-// one request, so a failover never goes back to one that just failed.
+// Tried is a set of a model's deployments, by catalog.Deployment.Pos: those one request already
+// attempted, so a failover never goes back to one that just failed, or those whose breaker
+// refused it (Attempts.Refused).
 type Tried uint64
 
 // With returns t plus the deployment at position pos.
@@ -14,7 +15,7 @@ func (t Tried) has(pos int) bool { return t&(1<<uint(pos)) != 0 }
 // MaxDeployments is how many deployments of one model Tried can track.
 const MaxDeployments = catalog.MaxDeployments
 
-// MaxAttempts bounds the attempts one request can record, and so the attempts PickRoute allows.
+// MaxAttempts bounds the attempts one request can record, and so the attempts Choose allows.
 const MaxAttempts = 16
 
 // Attempt is one failed try of a request on a deployment.
@@ -26,12 +27,16 @@ type Attempt struct {
 }
 
 // Attempts is one request's record of the deployments it tried, across all the models it falls
-// back through. The request owns it (a field of its per-request state, or a local) and adds to
-// it after each failed attempt; PickRoute reads it to skip what was tried and to say, when
-// nothing is left, how each try failed. The zero value is empty and ready; it never allocates.
+// back through, and of those whose breaker refused it. The request owns it (a field of its
+// per-request state, or a local) and adds to it after each failed attempt and each refusal;
+// Choose reads it to skip what was tried or refused and to say, when nothing is left, how each
+// try failed. The zero value is empty and ready; it never allocates.
 type Attempts struct {
 	n    int
 	list [MaxAttempts]Attempt
+	// refused is the set of refusedIn's deployments whose breaker turned the request away.
+	refusedIn *catalog.Model
+	refused   Tried
 }
 
 // Add records a failed attempt on d. It reports false, recording nothing, once MaxAttempts are
@@ -64,11 +69,32 @@ func (a *Attempts) List() []Attempt {
 	return a.list[:a.n]
 }
 
-// Reset empties a for reuse by another request. It drops the recorded errors, so that a pooled
-// Attempts does not keep them alive.
+// Refuse records that d's breaker refused the request (Attempt returned false), so that Choose
+// skips d from now on. A refusal is not an attempt: it does not count toward MaxAttempts and List
+// does not show it; a NoDeploymentError reports d as ReasonHalfOpen unless its breaker is open.
+// Refusals are kept for one model only, the latest refused on: refusing a deployment of another
+// model forgets the earlier ones, which suits a request that moves through its models in turn.
+func (a *Attempts) Refuse(d *catalog.Deployment) {
+	if a.refusedIn != d.Model {
+		a.refusedIn, a.refused = d.Model, 0
+	}
+	a.refused = a.refused.With(d.Pos)
+}
+
+// Refused returns the set of m's deployments a records as refused by their breaker.
+func (a *Attempts) Refused(m *catalog.Model) Tried {
+	if a == nil || a.refusedIn != m {
+		return 0
+	}
+	return a.refused
+}
+
+// Reset empties a for reuse by another request. It drops the recorded errors and refusals, so
+// that a pooled Attempts does not keep them alive.
 func (a *Attempts) Reset() {
 	clear(a.list[:a.n])
 	a.n = 0
+	a.refusedIn, a.refused = nil, 0
 }
 
 // Tried returns the set of m's deployments a records.

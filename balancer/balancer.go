@@ -3,10 +3,12 @@
 // reorder them, and deployments that cannot serve now are skipped: an open circuit breaker, a
 // cooldown the provider asked for with Retry-After, or, as a preference only, bad health.
 //
-// Each deployment has a gobreaker two-step breaker, because streams report success when their
-// headers arrive, long before the request ends. Everything the request path reads besides the
-// breaker's own admission (a mutex and the Allow closure, the one allocation of selection) is
-// an atomic load, so choosing a deployment costs tens of nanoseconds and allocates nothing else.
+// A request goes through two steps per attempt: Choose names a deployment, and Attempt runs the
+// attempt under that deployment's gobreaker circuit breaker (CircuitBreaker.Execute), returning
+// when the attempt's outcome is known: a non-streamed request when its response is in, a stream
+// when its first event is. Choose reads only atomics (the breaker's state is mirrored into them),
+// so it costs tens of nanoseconds; Attempt adds the breaker's mutex before and after the try.
+// Neither allocates: the try function stays on the caller's stack.
 package balancer
 
 import (
@@ -109,18 +111,15 @@ type Balancer struct {
 // deployment is one deployment's routing state. The breaker's state is mirrored into atomics
 // from OnStateChange, so that selection can skip an open breaker without taking its lock.
 type deployment struct {
-	cb        *gobreaker.TwoStepCircuitBreaker[struct{}]
+	cb        *gobreaker.CircuitBreaker[struct{}]
 	state     atomic.Int32 // gobreaker.State
 	openUntil atomic.Int64 // Unix nanoseconds at which an open breaker lets probes through
 	coolUntil atomic.Int64 // Unix nanoseconds until which the provider asked us to wait
 }
 
 // ErrClientGone marks an outcome caused by the client, not the provider: the breaker ignores it.
+// Attempt's try may return it, or an error wrapping it.
 var ErrClientGone = errors.New("client went away")
-
-// Done reports how an attempt on a deployment ended: nil for success (or a request the provider
-// rightly refused), ErrClientGone to ignore it, any other error for a provider failure.
-type Done func(err error)
 
 // New builds one breaker per catalog deployment. It panics if opts.Validate fails: call
 // Validate first to report a configuration mistake properly.
@@ -147,28 +146,6 @@ func New(c *catalog.Catalog, opts Options) *Balancer {
 		}
 	}
 	return b
-}
-
-// Pick returns the first deployment of m in priority order, not in tried, whose breaker admits
-// a request; its position in m.Deployments; and the function that must be called exactly once
-// with the attempt's outcome. It ignores the model's policy, health and cooldowns: it is the
-// selection of the first gateway version, kept for callers not yet moved to PickRoute.
-func (b *Balancer) Pick(m *catalog.Model, tried Tried) (*catalog.Deployment, int, Done, error) {
-	for pos, d := range m.Deployments {
-		if tried.has(pos) {
-			continue
-		}
-		st := &b.deps[d.Index]
-		if gobreaker.State(st.state.Load()) == gobreaker.StateOpen && st.openUntil.Load() > time.Now().UnixNano() {
-			continue
-		}
-		done, err := st.cb.Allow()
-		if err != nil {
-			continue // open, or half-open with its probes already out
-		}
-		return d, pos, done, nil
-	}
-	return nil, -1, nil, b.noDeployment(m, nil, tried, 0, nil, time.Now())
 }
 
 // State returns the breaker state of deployment d, for health endpoints and tests.

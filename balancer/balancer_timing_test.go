@@ -5,47 +5,50 @@ import (
 	"time"
 )
 
-// BenchmarkPickRoute measures one selection and its report, as every request makes them, from
-// all cores at once, under each policy and with routes.
-func BenchmarkPickRoute(b *testing.B) {
+// BenchmarkChooseAttempt measures one selection and an attempt under the chosen breaker, as every
+// request makes them, from all cores at once, under each policy and with routes.
+func BenchmarkChooseAttempt(b *testing.B) {
 	for _, c := range selectionCases {
 		b.Run(c.name, func(b *testing.B) {
 			bal, m := selectionSetup(b, c.policy)
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
-					_, done, err := bal.PickRoute(m, c.route, nil, time.Now())
+					d, err := bal.Choose(m, c.route, nil, time.Now())
 					if err != nil {
 						b.Fatal(err)
 					}
-					done(nil)
+					if !bal.Attempt(d, func() error { return nil }) {
+						b.Fatal("breaker refused")
+					}
 				}
 			})
 		})
 	}
 }
 
-// BenchmarkPickRouteSerial is the same from one goroutine: the cost of selection without
-// contention for the breaker's lock.
-func BenchmarkPickRouteSerial(b *testing.B) {
+// BenchmarkChooseAttemptSerial is the same from one goroutine: the cost without contention for
+// the breaker's lock.
+func BenchmarkChooseAttemptSerial(b *testing.B) {
 	for _, c := range selectionCases {
 		b.Run(c.name, func(b *testing.B) {
 			bal, m := selectionSetup(b, c.policy)
 			now := time.Now()
 			b.ReportAllocs()
 			for b.Loop() {
-				_, done, err := bal.PickRoute(m, c.route, nil, now)
+				d, err := bal.Choose(m, c.route, nil, now)
 				if err != nil {
 					b.Fatal(err)
 				}
-				done(nil)
+				if !bal.Attempt(d, func() error { return nil }) {
+					b.Fatal("breaker refused")
+				}
 			}
 		})
 	}
 }
 
-// BenchmarkChoose isolates the ranking from the breaker: the part of selection this package
-// adds to gobreaker's admission.
+// BenchmarkChoose is selection alone: the ranking, without the breaker's admission.
 func BenchmarkChoose(b *testing.B) {
 	for _, c := range selectionCases {
 		b.Run(c.name, func(b *testing.B) {
@@ -53,25 +56,25 @@ func BenchmarkChoose(b *testing.B) {
 			now := time.Now()
 			b.ReportAllocs()
 			for b.Loop() {
-				if bal.choose(m, c.route, 0, now) < 0 {
-					b.Fatal("nothing chosen")
+				if _, err := bal.Choose(m, c.route, nil, now); err != nil {
+					b.Fatal(err)
 				}
 			}
 		})
 	}
 }
 
-// BenchmarkPickLegacy is the selection the proxy used before PickRoute, for comparison.
-func BenchmarkPickLegacy(b *testing.B) {
+// BenchmarkAttempt is the breaker alone: admission and report around an attempt that succeeds
+// at once, from all cores at once on one deployment.
+func BenchmarkAttempt(b *testing.B) {
 	bal, m := selectionSetup(b, 0)
+	d := m.Deployments[0]
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			_, _, done, err := bal.Pick(m, 0)
-			if err != nil {
-				b.Fatal(err)
+			if !bal.Attempt(d, func() error { return nil }) {
+				b.Fatal("breaker refused")
 			}
-			done(nil)
 		}
 	})
 }

@@ -6,10 +6,37 @@ import (
 
 	"github.com/sony/gobreaker/v2"
 	"go.uber.org/zap"
+
+	"github.com/arouter/arouter/catalog"
 )
 
+// Attempt runs try, one attempt of a request on d (a deployment Choose returned), under d's
+// circuit breaker, and reports whether it ran. try must return once the attempt's outcome is
+// known, and that outcome is what it returns: nil for success or for a request the provider
+// rightly refused, ErrClientGone (or an error wrapping it) for an attempt the client abandoned,
+// which the breaker ignores, and any other error for a provider failure. A stream's outcome is
+// known at its first event; try may return then and leave the relaying to others.
+//
+// When the breaker refuses the attempt (it is open, or half-open with every probe slot taken;
+// it may have changed state since Choose looked), Attempt returns false without calling try.
+// The caller then records the refusal with Attempts.Refuse and chooses again.
+//
+// Attempt runs try synchronously on the calling goroutine and keeps no reference to it, so a
+// closure passed as try stays on the caller's stack: the call allocates nothing. While try
+// runs, the attempt holds its breaker slot (a half-open breaker's probe slot, say). A panic in
+// try counts as a provider failure and then propagates from Attempt with the same value:
+// gobreaker's Execute recovers it, reports the failure and panics again.
+func (b *Balancer) Attempt(d *catalog.Deployment, try func() error) (ran bool) {
+	// Whether try ran is told by ran, not by Execute's error, which may be try's own.
+	_, _ = b.deps[d.Index].cb.Execute(func() (struct{}, error) {
+		ran = true
+		return struct{}{}, try()
+	})
+	return ran
+}
+
 // newBreaker builds deployment st's breaker from the failure pattern in opts.
-func newBreaker(name string, st *deployment, opts *Options) *gobreaker.TwoStepCircuitBreaker[struct{}] {
+func newBreaker(name string, st *deployment, opts *Options) *gobreaker.CircuitBreaker[struct{}] {
 	s := gobreaker.Settings{
 		Name:        name,
 		MaxRequests: opts.HalfOpenRequests,
@@ -35,7 +62,7 @@ func newBreaker(name string, st *deployment, opts *Options) *gobreaker.TwoStepCi
 		s.Interval = opts.Interval
 		s.BucketPeriod = max(opts.Interval/10, time.Millisecond)
 	}
-	return gobreaker.NewTwoStepCircuitBreaker[struct{}](s)
+	return gobreaker.NewCircuitBreaker[struct{}](s)
 }
 
 // tripRule returns gobreaker's ReadyToTrip for the failure pattern: consecutive failures, or a

@@ -10,14 +10,10 @@ import (
 	"github.com/arouter/arouter/health"
 )
 
-// report sends one request to m's first deployment and reports err.
+// report sends one request to m's first deployment with outcome err.
 func report(t *testing.T, b *Balancer, m *catalog.Model, err error) {
 	t.Helper()
-	done, aerr := b.deps[m.Deployments[0].Index].cb.Allow()
-	if aerr != nil {
-		t.Fatalf("breaker refused: %v", aerr)
-	}
-	done(err)
+	attempt(t, b, m.Deployments[0], err)
 }
 
 func TestFailureRatioOpensTheBreaker(t *testing.T) {
@@ -70,22 +66,65 @@ func TestHalfOpenLetsConfiguredProbesThrough(t *testing.T) {
 	cat, m := model(t, catalog.PolicyPriority, []string{"a", "b"}, nil)
 	b := New(cat, Options{ConsecutiveFailures: 1, OpenFor: time.Nanosecond, HalfOpenRequests: 2})
 	open(t, b, m.Deployments[0])
-	var dones []Done
-	for _, want := range []string{"a", "a", "b"} {
-		d, done, err := b.PickRoute(m, nil, nil, time.Now())
-		if err != nil || d.Provider != want {
-			t.Fatalf("picked %v (%v), want %s", d, err, want)
+	// Two requests probe a and stay in flight; the third is refused by a and goes to b.
+	var finish []func(error)
+	for range 2 {
+		d := choose(t, b, m, nil, nil, time.Now())
+		if d.Provider != "a" {
+			t.Fatalf("probe went to %s, want a", d.Provider)
 		}
-		dones = append(dones, done)
+		finish = append(finish, hold(t, b, d))
 	}
-	dones[0](nil)
+	var att Attempts
+	d := choose(t, b, m, nil, &att, time.Now())
+	if d.Provider != "a" || b.Attempt(d, func() error { t.Error("third probe ran"); return nil }) {
+		t.Fatalf("third request: %s admitted while two probes are out", d.Provider)
+	}
+	att.Refuse(d)
+	if d = choose(t, b, m, nil, &att, time.Now()); d.Provider != "b" {
+		t.Fatalf("third request went to %s after a refused it, want b", d.Provider)
+	}
+	attempt(t, b, d, nil)
+	finish[0](nil)
 	if s := b.State(m.Deployments[0]); s != gobreaker.StateHalfOpen {
 		t.Fatalf("closed after one of two probes: %v", s)
 	}
-	dones[1](nil)
-	dones[2](nil)
+	finish[1](nil)
 	if s := b.State(m.Deployments[0]); s != gobreaker.StateClosed {
 		t.Fatalf("state %v after two successful probes", s)
+	}
+}
+
+// TestAttemptOutcome: try's error is the outcome even when it looks like a refusal, and a panic
+// in try counts as a failure and reaches the caller.
+func TestAttemptOutcome(t *testing.T) {
+	t.Parallel()
+	cat, m := model(t, catalog.PolicyPriority, []string{"a", "b"}, nil)
+	b := New(cat, Options{ConsecutiveFailures: 1, OpenFor: time.Hour})
+	a := m.Deployments[0]
+	calls := 0
+	if !b.Attempt(a, func() error { calls++; return gobreaker.ErrOpenState }) || calls != 1 {
+		t.Fatalf("an attempt returning ErrOpenState reported as not run (%d calls)", calls)
+	}
+	if s := b.State(a); s != gobreaker.StateOpen {
+		t.Fatalf("state %v after a failed attempt", s)
+	}
+
+	p := m.Deployments[1]
+	func() {
+		defer func() {
+			if r := recover(); r != "boom" {
+				t.Errorf("recovered %v, want the attempt's panic", r)
+			}
+		}()
+		b.Attempt(p, func() error { panic("boom") })
+		t.Error("Attempt returned after its try panicked")
+	}()
+	if s := b.State(p); s != gobreaker.StateOpen {
+		t.Fatalf("state %v after a panicking attempt, want it counted as a failure", s)
+	}
+	if b.Attempt(p, func() error { return nil }) {
+		t.Fatal("breaker opened by a panic admitted an attempt")
 	}
 }
 
@@ -119,11 +158,8 @@ func TestWithHealthTracker(t *testing.T) {
 	}
 	pick := func(at time.Time) string {
 		t.Helper()
-		d, done, err := b.PickRoute(m, nil, nil, at)
-		if err != nil {
-			t.Fatal(err)
-		}
-		done(nil)
+		d := choose(t, b, m, nil, nil, at)
+		attempt(t, b, d, nil)
 		return d.Provider
 	}
 	if p := pick(now); p != "a" {

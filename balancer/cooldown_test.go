@@ -22,11 +22,11 @@ func TestCoolDownExpires(t *testing.T) {
 		at   time.Duration
 		want string
 	}{{0, "b"}, {10*time.Second - 1, "b"}, {10 * time.Second, "a"}, {time.Minute, "a"}} {
-		d, done, err := b.PickRoute(m, nil, nil, now.Add(c.at))
+		d, err := b.Choose(m, nil, nil, now.Add(c.at))
 		if err != nil || d.Provider != c.want {
-			t.Fatalf("at +%v: picked %v (%v), want %s", c.at, d, err, c.want)
+			t.Fatalf("at +%v: chose %v (%v), want %s", c.at, d, err, c.want)
 		}
-		done(nil)
+		attempt(t, b, d, nil)
 	}
 	// A shorter cooldown does not cut a longer one short; a longer one extends it.
 	b.CoolDown(a, now.Add(5*time.Second))

@@ -121,7 +121,7 @@ func (e *NoDeploymentError) Error() string {
 }
 
 // noDeployment explains why nothing of m is eligible: tried holds the request's attempts on m,
-// refused the deployments whose breaker turned the request away during this selection.
+// refused the deployments whose breaker turned the request away (Attempts.Refuse).
 func (b *Balancer) noDeployment(m *catalog.Model, r *Route, tried, refused Tried, att *Attempts, now time.Time) *NoDeploymentError {
 	e := &NoDeploymentError{Model: m.ID, At: now, Deployments: make([]DeploymentStatus, 0, len(m.Deployments))}
 	for _, d := range m.Deployments {

@@ -21,13 +21,13 @@ func TestNoDeploymentErrorNamesEveryReason(t *testing.T) {
 	r := &Route{Ignore: []string{"ignored"}}
 
 	var att Attempts
-	d, done, err := b.PickRoute(m, r, &att, now)
+	d, err := b.Choose(m, r, &att, now)
 	if err != nil || d.Provider != "tried" {
-		t.Fatalf("first pick %v, %v", d, err)
+		t.Fatalf("first choice %v, %v", d, err)
 	}
-	done(ErrClientGone)
+	attempt(t, b, d, ErrClientGone)
 	att.Add(d, errors.New("provider tried failed: overloaded"))
-	_, _, err = b.PickRoute(m, r, &att, now)
+	_, err = b.Choose(m, r, &att, now)
 	var nd *NoDeploymentError
 	if !errors.As(err, &nd) {
 		t.Fatalf("err = %v", err)
@@ -58,7 +58,7 @@ func TestNoDeploymentErrorNamesEveryReason(t *testing.T) {
 	}
 
 	// Nothing will free up: no RetryAt.
-	_, _, err = b.PickRoute(m, &Route{Only: []string{"tried"}}, &att, now)
+	_, err = b.Choose(m, &Route{Only: []string{"tried"}}, &att, now)
 	if !errors.As(err, &nd) || !nd.RetryAt.IsZero() || nd.RetryAfter() != 0 {
 		t.Fatalf("all tried or excluded: %v, RetryAt %v", err, nd.RetryAt)
 	}
@@ -69,12 +69,15 @@ func TestHalfOpenProbeInFlightIsNamed(t *testing.T) {
 	cat, m := model(t, catalog.PolicyPriority, []string{"a"}, nil)
 	b := New(cat, Options{ConsecutiveFailures: 1, OpenFor: time.Nanosecond})
 	open(t, b, m.Deployments[0])
-	_, done, err := b.PickRoute(m, nil, nil, time.Now()) // the probe
-	if err != nil {
-		t.Fatal(err)
+	finish := hold(t, b, choose(t, b, m, nil, nil, time.Now())) // the probe
+	defer finish(nil)
+	var att Attempts
+	d := choose(t, b, m, nil, &att, time.Now())
+	if b.Attempt(d, func() error { t.Error("second probe ran"); return nil }) {
+		t.Fatal("half-open breaker admitted a second probe")
 	}
-	defer done(nil)
-	_, _, err = b.PickRoute(m, nil, nil, time.Now())
+	att.Refuse(d)
+	_, err := b.Choose(m, nil, &att, time.Now())
 	var nd *NoDeploymentError
 	if !errors.As(err, &nd) || nd.Deployments[0].Reason != ReasonHalfOpen {
 		t.Fatalf("err = %v", err)
@@ -98,7 +101,7 @@ func TestAttemptLimit(t *testing.T) {
 	if att.Tried(m) != 0 {
 		t.Fatal("another model's attempts count as tried")
 	}
-	_, _, err := b.PickRoute(m, nil, &att, time.Now())
+	_, err := b.Choose(m, nil, &att, time.Now())
 	var nd *NoDeploymentError
 	if !errors.As(err, &nd) || nd.Deployments[0].Reason != ReasonAttemptLimit {
 		t.Fatalf("err = %v", err)
@@ -107,7 +110,7 @@ func TestAttemptLimit(t *testing.T) {
 	if att.Len() != 0 || att.List() != nil && len(att.List()) != 0 {
 		t.Fatal("Reset left attempts")
 	}
-	if _, _, err := b.PickRoute(m, nil, &att, time.Now()); err != nil {
+	if _, err := b.Choose(m, nil, &att, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -2,6 +2,7 @@ package balancer
 
 import (
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -52,21 +53,66 @@ func model(t testing.TB, policy catalog.Policy, providers []string, weights []in
 // open trips d's breaker; the balancer must have been built with ConsecutiveFailures 1.
 func open(t testing.TB, b *Balancer, d *catalog.Deployment) {
 	t.Helper()
-	done, err := b.deps[d.Index].cb.Allow()
-	if err != nil {
-		t.Fatalf("open %s: %v", d.Name(), err)
-	}
-	done(errA)
+	attempt(t, b, d, errA)
 }
 
-// sequence runs one request to exhaustion: pick, fail, record, until PickRoute refuses, and
-// returns the providers in the order tried and the final error.
+// attempt runs one attempt on d with outcome err and fails the test if the breaker refuses it.
+func attempt(t testing.TB, b *Balancer, d *catalog.Deployment, err error) {
+	t.Helper()
+	if !b.Attempt(d, func() error { return err }) {
+		t.Fatalf("breaker of %s refused the attempt", d.Name())
+	}
+}
+
+// hold starts an attempt on d in another goroutine and keeps it in flight, holding its breaker
+// slot (a half-open breaker's probe slot, say), until finish is called with the attempt's
+// outcome; finish waits for Attempt to return. The test fails if the breaker refuses the
+// attempt. A test that ends without calling finish releases the attempt as ErrClientGone.
+func hold(t testing.TB, b *Balancer, d *catalog.Deployment) (finish func(err error)) {
+	t.Helper()
+	started := make(chan struct{})
+	outcome := make(chan error)
+	ran := make(chan bool, 1)
+	go func() {
+		ran <- b.Attempt(d, func() error {
+			close(started)
+			return <-outcome
+		})
+	}()
+	select {
+	case <-started:
+	case <-ran:
+		t.Fatalf("breaker of %s refused the attempt to hold", d.Name())
+	}
+	var once sync.Once
+	finish = func(err error) {
+		once.Do(func() {
+			outcome <- err
+			<-ran
+		})
+	}
+	t.Cleanup(func() { finish(ErrClientGone) })
+	return finish
+}
+
+// choose runs Choose and fails the test on an error.
+func choose(t testing.TB, b *Balancer, m *catalog.Model, r *Route, att *Attempts, now time.Time) *catalog.Deployment {
+	t.Helper()
+	d, err := b.Choose(m, r, att, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// sequence runs one request to exhaustion: choose, attempt, fail, record, until Choose refuses,
+// and returns the providers in the order tried and the final error.
 func sequence(t testing.TB, b *Balancer, m *catalog.Model, r *Route, now time.Time) ([]string, *NoDeploymentError) {
 	t.Helper()
 	var att Attempts
 	var got []string
 	for range 2 * len(m.Deployments) {
-		d, done, err := b.PickRoute(m, r, &att, now)
+		d, err := b.Choose(m, r, &att, now)
 		if err != nil {
 			var nd *NoDeploymentError
 			if !errors.As(err, &nd) {
@@ -74,11 +120,14 @@ func sequence(t testing.TB, b *Balancer, m *catalog.Model, r *Route, now time.Ti
 			}
 			return got, nd
 		}
-		done(ErrClientGone) // leave the breakers alone
+		if !b.Attempt(d, func() error { return ErrClientGone }) { // leave the breakers alone
+			att.Refuse(d)
+			continue
+		}
 		got = append(got, d.Provider)
 		att.Add(d, errA)
 	}
-	t.Fatalf("PickRoute never gave up: %v", got)
+	t.Fatalf("Choose never gave up: %v", got)
 	return nil, nil
 }
 

@@ -11,37 +11,34 @@ import (
 	"github.com/arouter/arouter/health"
 )
 
-// PickRoute returns the deployment of m that should serve the next attempt of a request, and
-// the function that must be called exactly once with that attempt's outcome. r is the
-// request's provider preferences (nil for none); att holds the request's earlier attempts,
-// which are not repeated (nil for none); now is the time cooldowns and breakers are judged at.
+// Choose returns the deployment of m that should serve the next attempt of a request, to be run
+// with Attempt. r is the request's provider preferences (nil for none); att holds the request's
+// earlier attempts and refusals, which are not repeated (nil for none); now is the time
+// cooldowns and breakers are judged at.
 //
 // Candidates are ranked by r's Order, then by r's Sort or else m's policy, then by position.
 // Deployments that are excluded by r, cooling down, or behind an open breaker are skipped.
 // Unhealthy deployments are only demoted: they are chosen when no healthy one is left, since
-// health can be wrong and trying is better than failing. A breaker ready to half-open ignores
-// health, so that its probe can prove recovery.
+// health can be wrong and trying is better than failing. A breaker that is half-open, or ready
+// to be, ignores health, so that its probe can prove recovery.
+//
+// Choose reads the breakers' state without taking a slot: Attempt may still refuse the
+// deployment (a half-open breaker's probes are all out, or it opened meanwhile), and the caller
+// then records that with att.Refuse and chooses again.
 //
 // When nothing is left it returns a *NoDeploymentError saying why for each deployment. The
-// success path allocates nothing but gobreaker's closure.
-func (b *Balancer) PickRoute(m *catalog.Model, r *Route, att *Attempts, now time.Time) (*catalog.Deployment, Done, error) {
+// success path allocates nothing.
+func (b *Balancer) Choose(m *catalog.Model, r *Route, att *Attempts, now time.Time) (*catalog.Deployment, error) {
 	tried := att.Tried(m)
 	if (r.singleShot() && tried != 0) || att.Full() {
-		return nil, nil, b.noDeployment(m, r, tried, 0, att, now)
+		return nil, b.noDeployment(m, r, tried, 0, att, now)
 	}
-	var refused Tried // chosen, but the breaker said no: it changed state since we looked
-	for {
-		pos := b.choose(m, r, tried|refused, now)
-		if pos < 0 {
-			return nil, nil, b.noDeployment(m, r, tried, refused, att, now)
-		}
-		d := m.Deployments[pos]
-		done, err := b.deps[d.Index].cb.Allow()
-		if err == nil {
-			return d, done, nil
-		}
-		refused = refused.With(pos)
+	refused := att.Refused(m)
+	pos := b.pick(m, r, tried|refused, now)
+	if pos < 0 {
+		return nil, b.noDeployment(m, r, tried, refused, att, now)
 	}
+	return m.Deployments[pos], nil
 }
 
 // candidate is the best deployment found so far in one health class.
@@ -61,11 +58,11 @@ func (c *candidate) beats(o *candidate) bool {
 	return c.pos < o.pos
 }
 
-// choose returns the position of the best eligible deployment of m not in skip, or -1. It is
+// pick returns the position of the best eligible deployment of m not in skip, or -1. It is
 // one pass over the deployments that keeps the best candidate of each health class (0 healthy
 // or probing, 1 unhealthy), and for the weighted policy the set and total weight of each class's
 // unordered group, from which a second, cheap pass draws.
-func (b *Balancer) choose(m *catalog.Model, r *Route, skip Tried, now time.Time) int {
+func (b *Balancer) pick(m *catalog.Model, r *Route, skip Tried, now time.Time) int {
 	by := rankingFor(m, r)
 	rest := r.rest()
 	n := now.UnixNano()

@@ -84,11 +84,11 @@ func TestWeighted(t *testing.T) {
 	var drawn []int
 	for x, want := range []string{"a", "b", "b", "b", "c"} { // weights 1, 3 and 1 (0 means 1)
 		b.randN = func(n int) int { drawn = append(drawn, n); return x }
-		d, done, err := b.PickRoute(m, nil, nil, now)
+		d, err := b.Choose(m, nil, nil, now)
 		if err != nil || d.Provider != want {
 			t.Fatalf("draw %d chose %v (%v), want %s", x, d, err, want)
 		}
-		done(nil)
+		attempt(t, b, d, nil)
 	}
 	if !slices.Equal(drawn, []int{5, 5, 5, 5, 5}) {
 		t.Fatalf("drew from totals %v, want 5 each time", drawn)
@@ -103,10 +103,8 @@ func TestWeighted(t *testing.T) {
 		}
 		return 1
 	}
-	if d, done, _ := b.PickRoute(m, nil, &att, now); d.Provider != "c" {
+	if d := choose(t, b, m, nil, &att, now); d.Provider != "c" {
 		t.Fatalf("second draw chose %s, want c", d.Provider)
-	} else {
-		done(nil)
 	}
 	// Open and cooling deployments are not drawn.
 	open(t, b, m.Deployments[0])
@@ -117,10 +115,8 @@ func TestWeighted(t *testing.T) {
 		}
 		return n - 1
 	}
-	if d, done, _ := b.PickRoute(m, nil, nil, now); d.Provider != "b" {
+	if d := choose(t, b, m, nil, nil, now); d.Provider != "b" {
 		t.Fatalf("chose %s, want b", d.Provider)
-	} else {
-		done(nil)
 	}
 
 	// The real source: shares follow the weights.
@@ -129,8 +125,8 @@ func TestWeighted(t *testing.T) {
 	counts := map[string]int{}
 	const n = 20000
 	for range n {
-		d, done, _ := b.PickRoute(m, nil, nil, now)
-		done(nil)
+		d := choose(t, b, m, nil, nil, now)
+		attempt(t, b, d, nil)
 		counts[d.Provider]++
 	}
 	if share := float64(counts["b"]) / n; share < 0.72 || share > 0.78 {
@@ -156,17 +152,24 @@ func TestHalfOpenIgnoresHealth(t *testing.T) {
 	cat, m := model(t, catalog.PolicyPriority, []string{"a", "b"}, nil)
 	b := New(cat, Options{ConsecutiveFailures: 1, OpenFor: time.Nanosecond, Health: fakeHealth{0: sick}})
 	open(t, b, m.Deployments[0])
-	d, done, err := b.PickRoute(m, nil, nil, time.Now())
+	d, err := b.Choose(m, nil, nil, time.Now())
 	if err != nil || d.Provider != "a" {
 		t.Fatalf("probe went to %v (%v), want a", d, err)
 	}
-	// While the probe is out, the unhealthy deployment is not chosen again.
-	d2, done2, _ := b.PickRoute(m, nil, nil, time.Now())
-	if d2.Provider != "b" {
+	finish := hold(t, b, d)
+	// While the probe is out, the unhealthy deployment refuses a second request, which then
+	// goes to b.
+	var att Attempts
+	d2 := choose(t, b, m, nil, &att, time.Now())
+	if d2.Provider != "a" || b.Attempt(d2, func() error { t.Error("second probe ran"); return nil }) {
+		t.Fatalf("second request: %s admitted while the probe is out", d2.Provider)
+	}
+	att.Refuse(d2)
+	if d2 = choose(t, b, m, nil, &att, time.Now()); d2.Provider != "b" {
 		t.Fatalf("second request went to %s, want b", d2.Provider)
 	}
-	done2(nil)
-	done(nil)
+	attempt(t, b, d2, nil)
+	finish(nil)
 	if s := b.State(m.Deployments[0]); s.String() != "closed" {
 		t.Fatalf("breaker %v after a successful probe", s)
 	}
