@@ -84,7 +84,11 @@ type Limits struct {
 
 // Routing tunes failover: circuit breakers per deployment, health verdicts and active probes.
 type Routing struct {
-	Breaker Breaker `yaml:"breaker"`
+	// MaxAttempts bounds the deployments one request tries; default 5.
+	MaxAttempts int `yaml:"max_attempts"`
+	// FailoverTimeout: no new attempt starts once a request is this old; default 2m.
+	FailoverTimeout time.Duration `yaml:"failover_timeout"`
+	Breaker         Breaker       `yaml:"breaker"`
 	// MaxCoolDown caps how long a provider's Retry-After can take a deployment out; default 5m.
 	MaxCoolDown time.Duration `yaml:"max_cooldown"`
 	Health      HealthRules   `yaml:"health"`
@@ -129,14 +133,16 @@ type USD money.Nanos
 
 // Provider kinds.
 const (
-	KindOpenAI = "openai" // any OpenAI-compatible HTTP server
-	KindMock   = "mock"   // the built-in mock, served in-process
+	KindOpenAI    = "openai"    // any OpenAI-compatible HTTP server
+	KindAnthropic = "anthropic" // Anthropic's Messages API; requests are translated
+	KindGemini    = "gemini"    // Google's Gemini API (generateContent); requests are translated
+	KindMock      = "mock"      // the built-in mock, served in-process
 )
 
 // Provider is an upstream that serves models.
 type Provider struct {
 	ID             string        `yaml:"id"`              // required, unique, [a-z0-9][a-z0-9_-]*
-	Kind           string        `yaml:"kind"`            // KindOpenAI or KindMock; required
+	Kind           string        `yaml:"kind"`            // openai, anthropic, gemini or mock; required
 	BaseURL        string        `yaml:"base_url"`        // openai only, required: absolute http(s) URL without trailing slash; ${VAR} expanded
 	APIKey         string        `yaml:"api_key"`         // optional bearer token, usually "${OPENAI_API_KEY}"; ${VAR} expanded
 	MaxConns       int           `yaml:"max_conns"`       // connections to this provider; default 1024
@@ -157,6 +163,9 @@ type Mock struct {
 	Latency    time.Duration `yaml:"latency"`     // delay before the response starts; default 0
 	EventDelay time.Duration `yaml:"event_delay"` // delay between streamed events; default 20ms
 	Tokens     int           `yaml:"tokens"`      // completion tokens per response; default 16
+	// Wire is the API the mock speaks to the gateway: openai (default), anthropic or gemini, so
+	// that every adapter can be tried without an account.
+	Wire string `yaml:"wire"`
 }
 
 // Model is a model clients can request, with its price and the providers that serve it.

@@ -59,6 +59,8 @@ func TestShippedConfig(t *testing.T) {
 		"openai/gpt-4o-mini":               {Prompt: 150_000_000, Completion: 600_000_000, CacheRead: 75_000_000, CacheWrite: 150_000_000},
 		"openai/gpt-4o":                    {Prompt: 2_500_000_000, Completion: 10_000_000_000, CacheRead: 1_250_000_000, CacheWrite: 2_500_000_000},
 		"meta-llama/llama-3.1-8b-instruct": {Prompt: 20_000_000, Completion: 30_000_000, CacheRead: 20_000_000, CacheWrite: 20_000_000},
+		"anthropic/claude-sonnet-4-6":      {Prompt: 3_000_000_000, Completion: 15_000_000_000, CacheRead: 300_000_000, CacheWrite: 3_750_000_000},
+		"google/gemini-2.5-flash":          {Prompt: 300_000_000, Completion: 2_500_000_000, CacheRead: 75_000_000, CacheWrite: 300_000_000},
 	}
 	if len(c.Models) != len(want) {
 		t.Errorf("got %d models, want %d", len(c.Models), len(want))
@@ -72,7 +74,7 @@ func TestShippedConfig(t *testing.T) {
 		if m.Pricing != p {
 			t.Errorf("%s pricing = %+v, want %+v", id, m.Pricing, p)
 		}
-		if len(m.Deployments) == 0 || m.Deployments[0].Provider != "mock" {
+		if len(m.Deployments) == 0 || !strings.HasPrefix(m.Deployments[0].Provider, "mock") {
 			t.Errorf("%s deployments = %+v", id, m.Deployments)
 		}
 	}
@@ -215,7 +217,7 @@ models:
 	}
 	p := c.Providers[0]
 	if p.MaxConns != 13 || p.ConnectTimeout != 14*time.Second || p.IdleTimeout != 15*time.Second || p.RequestTimeout != 16*time.Second ||
-		*p.Mock != (Mock{17 * time.Millisecond, 18 * time.Millisecond, 19}) {
+		*p.Mock != (Mock{17 * time.Millisecond, 18 * time.Millisecond, 19, ""}) {
 		t.Errorf("provider = %+v mock %+v", p, p.Mock)
 	}
 	if *c.Limits.RequireCredits || c.Limits.DefaultMaxTokens != 21 || c.Bootstrap.AdminEmail != "ops@example.com" || *c.Bootstrap.InitialCredits != 0 {

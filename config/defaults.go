@@ -30,15 +30,17 @@ const (
 
 	defaultKeepAlive = 15 * time.Second
 
-	defaultMaxTokens      = 4096
-	defaultFirstByte      = 60 * time.Second
-	defaultConsecutive    = 5
-	defaultOpenFor        = 30 * time.Second
-	defaultMaxCoolDown    = 5 * time.Minute
-	defaultProbeInterval  = 30 * time.Second
-	defaultProbeTimeout   = 5 * time.Second
-	defaultAdminEmail     = "admin@localhost"
-	defaultInitialCredits = USD(100 * money.PerUSD)
+	defaultMaxTokens       = 4096
+	defaultFirstByte       = 60 * time.Second
+	defaultConsecutive     = 5
+	defaultMaxAttempts     = 5
+	defaultFailoverTimeout = 2 * time.Minute
+	defaultOpenFor         = 30 * time.Second
+	defaultMaxCoolDown     = 5 * time.Minute
+	defaultProbeInterval   = 30 * time.Second
+	defaultProbeTimeout    = 5 * time.Second
+	defaultAdminEmail      = "admin@localhost"
+	defaultInitialCredits  = USD(100 * money.PerUSD)
 
 	defaultProviderMaxConns = 1024
 	defaultConnectTimeout   = 5 * time.Second
@@ -82,6 +84,8 @@ func applyDefaults(c *Config, pres []pricePresence) {
 		c.Limits.RequireCredits = &yes
 	}
 	num(&c.Limits.DefaultMaxTokens, defaultMaxTokens)
+	num(&c.Routing.MaxAttempts, defaultMaxAttempts)
+	dur(&c.Routing.FailoverTimeout, defaultFailoverTimeout)
 	num(&c.Routing.Breaker.ConsecutiveFailures, defaultConsecutive)
 	dur(&c.Routing.Breaker.OpenFor, defaultOpenFor)
 	dur(&c.Routing.MaxCoolDown, defaultMaxCoolDown)

@@ -94,6 +94,10 @@ func validate(c *Config, pres []pricePresence, p *problems) {
 	}
 
 	r := c.Routing
+	nonNegative(p, "routing.max_attempts", r.MaxAttempts, defaultMaxAttempts)
+	if r.MaxAttempts > 16 {
+		p.add("routing.max_attempts", "%d is more than 16; a request tries at most 16 deployments", r.MaxAttempts)
+	}
 	nonNegative(p, "routing.breaker.consecutive_failures", r.Breaker.ConsecutiveFailures, defaultConsecutive)
 	nonNegative(p, "routing.breaker.min_requests", r.Breaker.MinRequests, 10)
 	nonNegative(p, "routing.breaker.half_open_requests", r.Breaker.HalfOpenRequests, 1)
@@ -106,6 +110,7 @@ func validate(c *Config, pres []pricePresence, p *problems) {
 	nonNegative(p, "routing.health.min_requests", r.Health.MinRequests, 10)
 	nonNegative(p, "routing.health.probe_failures", r.Health.ProbeFailures, 3)
 	durations(p, "routing.", []namedDur{
+		{"failover_timeout", r.FailoverTimeout, defaultFailoverTimeout},
 		{"breaker.interval", r.Breaker.Interval, time.Minute},
 		{"breaker.open_for", r.Breaker.OpenFor, defaultOpenFor},
 		{"max_cooldown", r.MaxCoolDown, defaultMaxCoolDown},
@@ -150,12 +155,14 @@ func validateProviders(list []Provider, p *problems) {
 		}
 
 		switch pr.Kind {
-		case KindOpenAI:
+		case KindOpenAI, KindAnthropic, KindGemini:
+			example := map[string]string{KindOpenAI: "https://api.openai.com/v1", KindAnthropic: "https://api.anthropic.com",
+				KindGemini: "https://generativelanguage.googleapis.com"}[pr.Kind]
 			if !p.skip[at+"base_url"] {
 				if pr.BaseURL == "" {
-					p.add(at+"base_url", `required for kind "openai"; the API root, e.g. https://api.openai.com/v1`)
+					p.add(at+"base_url", `required for kind %q; the API root, e.g. %s`, pr.Kind, example)
 				} else if msg := checkBaseURL(pr.BaseURL); msg != "" {
-					p.add(at+"base_url", "%q %s; use an absolute http(s) URL such as https://api.openai.com/v1", pr.BaseURL, msg)
+					p.add(at+"base_url", "%q %s; use an absolute http(s) URL such as %s", pr.BaseURL, msg, example)
 				}
 			}
 			if pr.Mock != nil {
@@ -166,9 +173,9 @@ func validateProviders(list []Provider, p *problems) {
 				p.add(at+"base_url", `must be empty for kind "mock" (the mock is served in-process)`)
 			}
 		case "":
-			p.add(at+"kind", `required; "openai" for any OpenAI-compatible server or "mock" for the built-in mock`)
+			p.add(at+"kind", `required; "openai" for any OpenAI-compatible server, "anthropic", "gemini", or "mock" for the built-in mock`)
 		default:
-			p.add(at+"kind", "unknown kind %q (supported kinds: %s, %s)", pr.Kind, KindMock, KindOpenAI)
+			p.add(at+"kind", "unknown kind %q (supported kinds: %s, %s, %s, %s)", pr.Kind, KindAnthropic, KindGemini, KindMock, KindOpenAI)
 		}
 
 		nonNegative(p, at+"max_conns", pr.MaxConns, defaultProviderMaxConns)
@@ -183,6 +190,11 @@ func validateProviders(list []Provider, p *problems) {
 				{"event_delay", m.EventDelay, defaultMockEventDelay},
 			})
 			nonNegative(p, at+"mock.tokens", m.Tokens, defaultMockTokens)
+			switch m.Wire {
+			case "", KindOpenAI, KindAnthropic, KindGemini:
+			default:
+				p.add(at+"mock.wire", "unknown wire format %q; use openai (the default), anthropic or gemini", m.Wire)
+			}
 		}
 	}
 }

@@ -73,25 +73,34 @@ func (s *Server) chat(ctx *fasthttp.RequestCtx) {
 	var attempts balancer.Attempts
 	var last *upstreamError
 	var unavailable error // why the last model had nothing left to try
+	deadline := start.Add(s.opts.FailoverTimeout)
 	for _, m := range models[:n] {
 		x.model, x.rec.Model = m, m.ID
-		for {
-			dep, done, err := s.bal.PickRoute(m, &route, &attempts, time.Now())
+		for attempts.Len() < s.opts.MaxAttempts && (last == nil || time.Now().Before(deadline)) {
+			dep, err := s.bal.Choose(m, &route, &attempts, time.Now())
 			if err != nil {
 				unavailable = err
 				break
 			}
-			x.attempt(&s.routes[dep.Index], dep, done)
+			x.attempt(&s.routes[dep.Index], dep)
+			// The attempt runs inside the deployment's circuit breaker, which counts its
+			// outcome; a stream's is decided at its first event, before forwardStream returns.
 			var e *upstreamError
-			if req.stream {
-				e = s.forwardStream(ctx, &req, &x)
-			} else {
-				e = s.forward(ctx, &req, &x)
+			ran := s.bal.Attempt(dep, func() error {
+				if req.stream {
+					e = s.forwardStream(ctx, &req, &x)
+				} else {
+					e = s.forward(ctx, &req, &x)
+				}
+				return e.breakerErr()
+			})
+			if !ran {
+				attempts.Refuse(dep) // its breaker turned the request away since Choose looked
+				continue
 			}
 			if e == nil {
 				return
 			}
-			x.done(e.breakerErr())
 			if !e.retryAt.IsZero() {
 				s.bal.CoolDown(dep, e.retryAt)
 			}
@@ -159,7 +168,6 @@ type exchange struct {
 	rt    *route
 	dep   *catalog.Deployment
 	model *catalog.Model
-	done  balancer.Done // the breaker's report; called exactly once
 	// reservation is the budget admission set aside; account settles it to the true cost.
 	reservation budget.Reservation
 	rec         accounting.Record
@@ -172,8 +180,8 @@ type exchange struct {
 }
 
 // attempt points x at a deployment for the next try.
-func (x *exchange) attempt(rt *route, dep *catalog.Deployment, done balancer.Done) {
-	x.rt, x.dep, x.done = rt, dep, done
+func (x *exchange) attempt(rt *route, dep *catalog.Deployment) {
+	x.rt, x.dep = rt, dep
 	x.rec.Provider, x.rec.UpstreamModel = dep.Provider, dep.UpstreamModel
 	x.upstreamTTFB, x.providerFailed, x.observed = 0, false, false
 }
@@ -256,8 +264,11 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, req *chatRequest, x *exchange
 		fasthttp.ReleaseResponse(uresp)
 		bytebufferpool.Put(body)
 	}()
-	up.prepare(ureq, false)
-	body.B = req.appendUpstreamBody(body.B, ctx.PostBody(), x.rt.quotedModel)
+	up.prepare(ureq, x.rt, false)
+	var e *upstreamError
+	if body.B, e = up.appendBody(body.B, req, ctx.PostBody(), x.rt, x.dep.UpstreamModel); e != nil {
+		return e
+	}
 	ureq.SetBodyRaw(body.B)
 
 	upStart := time.Now()
@@ -269,14 +280,28 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, req *chatRequest, x *exchange
 		return upstreamTransportError(up.id, err)
 	}
 	if status := uresp.StatusCode(); status != fasthttp.StatusOK {
-		return upstreamStatusError(up.id, status, uresp.Body(), uresp.Header.Peek(fasthttp.HeaderRetryAfter))
+		retryAfter := uresp.Header.Peek(fasthttp.HeaderRetryAfter)
+		if up.adapter != nil {
+			retryAfter = translatedRetryAfter(up.adapter, retryAfter, uresp.Body())
+			status = translatedStatus(up.adapter, status, uresp.Body())
+		}
+		return upstreamStatusError(up.id, status, uresp.Body(), retryAfter)
+	}
+	if up.adapter != nil {
+		// The request has been sent: its pooled buffer takes the translated answer, which
+		// then replaces the native one (a copy; translated routes may afford it).
+		out, err := up.adapter.TranslateResponse(body.B[:0], uresp.Body(), x.model.ID, &x.usage)
+		if err != nil {
+			return upstreamMalformed(up.id)
+		}
+		body.B = out
+		uresp.SetBody(out)
 	}
 	out, ok := addCostToResponse(uresp.SwapBody(nil), x)
 	if !ok {
 		uresp.SwapBody(out)
 		return upstreamMalformed(up.id)
 	}
-	x.done(nil)
 	ctx.Response.Header.SetContentTypeBytes(contentTypeJSON)
 	x.setResponseHeaders(ctx)
 	// Hand the body buffer over instead of copying it; the server's spare buffer goes back to

@@ -84,24 +84,28 @@ type Options struct {
 	// DefaultMaxTokens is the completion size admission reserves credit for when a request
 	// does not set max_tokens, default 4096.
 	DefaultMaxTokens int
+	// MaxAttempts bounds the deployments one request tries, default 5; FailoverTimeout stops
+	// starting new attempts once this long has passed since the request arrived, default 2m.
+	MaxAttempts     int
+	FailoverTimeout time.Duration
 }
 
 // Server serves the OpenAI-compatible API.
 type Server struct {
-	opts       Options
-	log        *zap.Logger
-	cat        *catalog.Catalog
-	bal        *balancer.Balancer
-	keys       KeyLookup
-	budget     Admitter
-	records    RecordSink
-	ready      ReadyChecker
-	health     HealthObserver
+	opts    Options
+	log     *zap.Logger
+	cat     *catalog.Catalog
+	bal     *balancer.Balancer
+	keys    KeyLookup
+	budget  Admitter
+	records RecordSink
+	ready   ReadyChecker
+	health  HealthObserver
 	// healthReader serves the endpoints listing; a no-op when Health is not a HealthReader.
 	healthReader HealthReader
-	routes     []route // indexed by deployment index
-	modelsJSON []byte
-	srv        *fasthttp.Server
+	routes       []route // indexed by deployment index
+	modelsJSON   []byte
+	srv          *fasthttp.Server
 }
 
 // route is what forwarding to one deployment needs, resolved at start-up.
@@ -110,6 +114,7 @@ type route struct {
 	quotedModel  []byte // the provider's model name as a JSON string
 	quotedPublic []byte // the public model id as a JSON string, for responses
 	providerID   []byte // for the X-ARouter-Provider header
+	uris         translatedURIs
 }
 
 // New builds a server; it does not listen yet.
@@ -130,6 +135,8 @@ func New(o Options) (*Server, error) {
 	setDefault(&o.MaxConns, 20000)
 	setDefault(&o.KeepAliveInterval, 15*time.Second)
 	setDefault(&o.DefaultMaxTokens, 4096)
+	setDefault(&o.MaxAttempts, 5)
+	setDefault(&o.FailoverTimeout, 2*time.Minute)
 
 	if o.Health == nil {
 		o.Health = noHealth{}
@@ -152,8 +159,15 @@ func New(o Options) (*Server, error) {
 		if !ok {
 			return nil, fmt.Errorf("proxy: model %s uses provider %q, which is not configured", d.Model.ID, d.Provider)
 		}
-		s.routes = append(s.routes, route{up: up, quotedModel: quoteJSON(d.UpstreamModel),
-			quotedPublic: quoteJSON(d.Model.ID), providerID: []byte(d.Provider)})
+		rt := route{up: up, quotedModel: quoteJSON(d.UpstreamModel),
+			quotedPublic: quoteJSON(d.Model.ID), providerID: []byte(d.Provider)}
+		if up.adapter != nil {
+			rt.uris = translatedURIs{
+				plain:  []byte(up.baseURL + up.adapter.Path(d.UpstreamModel, false)),
+				stream: []byte(up.baseURL + up.adapter.Path(d.UpstreamModel, true)),
+			}
+		}
+		s.routes = append(s.routes, rt)
 	}
 	s.modelsJSON = renderModels(o.Catalog)
 	s.srv = &fasthttp.Server{
@@ -190,7 +204,9 @@ type noHealth struct{}
 
 func (noHealth) Observe(int, health.Outcome, time.Time) {}
 
-func (noHealth) Window(int, health.Span, time.Time) health.Window { return health.Window{Availability: 1} }
+func (noHealth) Window(int, health.Span, time.Time) health.Window {
+	return health.Window{Availability: 1}
+}
 
 func (noHealth) Healthy(int) bool { return true }
 

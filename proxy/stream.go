@@ -13,6 +13,8 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/arouter/arouter/balancer"
+	"github.com/arouter/arouter/catalog"
+	"github.com/arouter/arouter/providers"
 )
 
 // forwardStream sends a streaming request upstream and, once the provider's first event is in,
@@ -23,8 +25,13 @@ func (s *Server) forwardStream(ctx *fasthttp.RequestCtx, req *chatRequest, x *ex
 	up := x.rt.up
 	ureq := fasthttp.AcquireRequest()
 	body := bytebufferpool.Get()
-	up.prepare(ureq, true)
-	body.B = req.appendUpstreamBody(body.B, ctx.PostBody(), x.rt.quotedModel)
+	up.prepare(ureq, x.rt, true)
+	var e *upstreamError
+	if body.B, e = up.appendBody(body.B, req, ctx.PostBody(), x.rt, x.dep.UpstreamModel); e != nil {
+		fasthttp.ReleaseRequest(ureq)
+		bytebufferpool.Put(body)
+		return e
+	}
 	ureq.SetBodyRaw(body.B)
 
 	uresp := fasthttp.AcquireResponse()
@@ -47,6 +54,10 @@ func (s *Server) forwardStream(ctx *fasthttp.RequestCtx, req *chatRequest, x *ex
 		retryAfter := append([]byte(nil), uresp.Header.Peek(fasthttp.HeaderRetryAfter)...)
 		_ = uresp.CloseBodyStream()
 		fasthttp.ReleaseResponse(uresp)
+		if up.adapter != nil {
+			retryAfter = translatedRetryAfter(up.adapter, retryAfter, errBody)
+			status = translatedStatus(up.adapter, status, errBody)
+		}
 		return upstreamStatusError(up.id, status, errBody, retryAfter)
 	}
 	upstreamBody, ok := uresp.BodyStream().(fasthttp.ReadCloserWithError)
@@ -63,6 +74,9 @@ func (s *Server) forwardStream(ctx *fasthttp.RequestCtx, req *chatRequest, x *ex
 	r.conn = ctx.Conn()
 	r.keepAliveEvery = s.opts.KeepAliveInterval
 	r.writeTimeout = s.opts.WriteTimeout
+	if up.adapter != nil {
+		r.translator = up.adapter.NewStream(x.model.ID, x.rec.GenerationID.String(), x.rec.Time.Unix())
+	}
 	go r.pump()
 	// Nothing is committed to the client until the provider's first event: a stream that
 	// fails or stays silent before it can still go to another deployment.
@@ -70,8 +84,8 @@ func (s *Server) forwardStream(ctx *fasthttp.RequestCtx, req *chatRequest, x *ex
 		r.abort()
 		return e
 	}
-	// The first event arrived: that is the provider's success as far as its breaker is concerned.
-	x.done(nil)
+	// The first event arrived: returning nil is the provider's success as far as its breaker
+	// is concerned.
 	streamsInFlight.Inc()
 
 	ctx.Response.Header.SetContentType("text/event-stream")
@@ -96,18 +110,19 @@ func (r *sseRelay) awaitFirstEvent(deadline time.Time) *upstreamError {
 		case c := <-r.chunks:
 			r.consume((*c.buf)[:c.n])
 			chunkPool.Put(c.buf)
-			if c.err == nil && len(r.in) > maxEventSize {
-				_ = r.body.CloseWithError(errEventTooLarge)
-				c.err = errEventTooLarge
-				r.drainPump()
-			}
-			if c.err == nil {
+			if c.err = r.checkStop(c.err); c.err == nil {
 				continue
 			}
 			r.pumpExited = true
 			if !r.gotData {
 				if errors.Is(c.err, errEventTooLarge) {
 					return upstreamMalformed(r.x.rec.Provider)
+				}
+				if r.translateErr != nil {
+					// The provider's first word was an error event (say, overloaded).
+					msg, code := translatedStreamError(r.x.rec.Provider, r.translateErr)
+					upstreamErrStream.Inc()
+					return &upstreamError{api: newAPIError(502, msg, map[string]string{"provider": r.x.rec.Provider}), code: code, providerFault: true}
 				}
 				upstreamErrStream.Inc()
 				return &upstreamError{
@@ -166,6 +181,12 @@ type sseRelay struct {
 	scratch    []byte // for pricing a usage object before grafting it
 	evbuf      []byte // an event rewritten to name the served model
 	gotData    bool   // a data event (not only comments) has been relayed
+
+	// translator turns a native (Anthropic, Gemini) stream into OpenAI frames; nil on the
+	// OpenAI passthrough. tbuf holds its output; translateErr stops the stream.
+	translator   providers.Stream
+	tbuf         []byte
+	translateErr error
 
 	in        []byte // received bytes not yet forming a whole event
 	out       []byte // bytes ready for the client
@@ -241,12 +262,7 @@ func (r *sseRelay) Read(p []byte) (int, error) {
 			r.keepAlive.Reset(r.keepAliveEvery)
 			r.consume((*c.buf)[:c.n])
 			chunkPool.Put(c.buf)
-			if c.err == nil && len(r.in) > maxEventSize {
-				// A provider that never ends an event would grow r.in without bound.
-				_ = r.body.CloseWithError(errEventTooLarge)
-				c.err = errEventTooLarge
-				r.drainPump()
-			}
+			c.err = r.checkStop(c.err)
 			if c.err != nil {
 				r.pumpExited = true
 				r.upstreamEnded(c.err)
@@ -258,6 +274,27 @@ func (r *sseRelay) Read(p []byte) (int, error) {
 			r.keepAlive.Reset(r.keepAliveEvery)
 		}
 	}
+}
+
+// checkStop returns the error that ends the stream after a chunk was consumed: the pump's
+// own, or one the relay decides on (an event too large, a translator error), in which case it
+// closes the upstream body and waits for the pump.
+func (r *sseRelay) checkStop(err error) error {
+	if err != nil {
+		return err
+	}
+	switch {
+	case len(r.in) > maxEventSize:
+		// A provider that never ends an event would grow r.in without bound.
+		err = errEventTooLarge
+	case r.translateErr != nil:
+		err = r.translateErr
+	default:
+		return nil
+	}
+	_ = r.body.CloseWithError(err)
+	r.drainPump()
+	return err
 }
 
 // consume appends received bytes and moves every complete event to out.
@@ -297,10 +334,19 @@ var (
 	doneData   = []byte("[DONE]")
 )
 
-// relayEvent copies one event to out. The usage event gets its cost; everything else passes
-// byte for byte, except that for clients that did not ask for the usage chunk its usage moves
-// into the finish chunk before it.
+// relayEvent relays one upstream event: translated first on a translated route.
 func (r *sseRelay) relayEvent(ev []byte) {
+	if r.translator != nil {
+		r.translateEvent(ev)
+		return
+	}
+	r.relayOpenAIEvent(ev)
+}
+
+// relayOpenAIEvent copies one OpenAI event to out. The usage event gets its cost; everything
+// else passes byte for byte, except that for clients that did not ask for the usage chunk its
+// usage moves into the finish chunk before it.
+func (r *sseRelay) relayOpenAIEvent(ev []byte) {
 	ev = r.withServedModel(ev)
 	payload, ps := eventData(ev)
 	if payload == nil {
@@ -462,6 +508,10 @@ func eventData(ev []byte) ([]byte, int) {
 // is told about in a final error event.
 func (r *sseRelay) upstreamEnded(err error) {
 	r.finished = true
+	if t := r.translator; t != nil && r.translateErr == nil && errors.Is(err, io.EOF) && t.Finished() {
+		r.appendTranslatedEnd() // usage chunk and [DONE], which also flushes a held finish chunk
+		return
+	}
 	r.flushPending()
 	if errors.Is(err, io.EOF) && r.sawDone {
 		return
@@ -469,10 +519,17 @@ func (r *sseRelay) upstreamEnded(err error) {
 	var ne net.Error
 	msg, code := "provider "+r.x.rec.Provider+" ended the stream before it was complete", "stream_interrupted"
 	switch {
+	case r.translateErr != nil:
+		msg, code = translatedStreamError(r.x.rec.Provider, r.translateErr)
 	case errors.Is(err, errEventTooLarge):
 		msg, code = "provider "+r.x.rec.Provider+" sent a malformed stream", "upstream_malformed"
 	case errors.As(err, &ne) && ne.Timeout():
 		msg, code = "provider "+r.x.rec.Provider+" sent nothing for too long; stream cut", "upstream_idle_timeout"
+	}
+	if t := r.translator; t != nil && r.x.usage == (catalog.Usage{}) {
+		// Bill what the provider reported before it failed.
+		r.x.usage = t.Usage()
+		r.x.rec.Cost = r.x.model.Prices.Cost(&r.x.usage)
 	}
 	upstreamErrStream.Inc()
 	streamsInterrupted.Inc()
@@ -542,5 +599,5 @@ func (r *sseRelay) drainPump() {
 
 func (r *sseRelay) reset() {
 	*r = sseRelay{chunks: r.chunks, keepAlive: r.keepAlive,
-		in: r.in[:0], out: r.out[:0], pending: r.pending[:0], scratch: r.scratch[:0], evbuf: r.evbuf[:0]}
+		in: r.in[:0], out: r.out[:0], pending: r.pending[:0], scratch: r.scratch[:0], evbuf: r.evbuf[:0], tbuf: r.tbuf[:0]}
 }

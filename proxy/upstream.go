@@ -26,6 +26,9 @@ type ProviderOptions struct {
 	FirstByteTimeout time.Duration
 	// RequestTimeout bounds a whole non-streaming request.
 	RequestTimeout time.Duration
+	// Adapter, if set, translates to the provider's native API (BaseURL is then its root,
+	// e.g. https://api.anthropic.com); nil forwards OpenAI chat completions unchanged.
+	Adapter Adapter
 }
 
 // upstream is one provider: a fasthttp HostClient with its own connection pool and the
@@ -42,6 +45,11 @@ type upstream struct {
 	authorization    []byte // "Bearer …" or nil
 	requestTimeout   time.Duration
 	metrics          upstreamMetrics
+	// adapter translates to a native API (nil: OpenAI passthrough); apiKey is for its
+	// SetAuth; baseURL is the configured root that translated paths are appended to.
+	adapter Adapter
+	apiKey  string
+	baseURL string
 }
 
 func newUpstream(p ProviderOptions, set *metrics.Set) (*upstream, error) {
@@ -97,6 +105,9 @@ func newUpstream(p ProviderOptions, set *metrics.Set) (*upstream, error) {
 		streamClient:     newClient(p.FirstByteTimeout),
 		firstByteTimeout: p.FirstByteTimeout,
 		chatURI:          []byte(u.String() + "/chat/completions"),
+		adapter:          p.Adapter,
+		apiKey:           p.APIKey,
+		baseURL:          u.String(),
 		requestTimeout:   p.RequestTimeout,
 		metrics:          newUpstreamMetrics(set, p.ID),
 	}
@@ -106,19 +117,41 @@ func newUpstream(p ProviderOptions, set *metrics.Set) (*upstream, error) {
 	return up, nil
 }
 
-// prepare sets everything on req but the body.
-func (up *upstream) prepare(req *fasthttp.Request, stream bool) {
+// prepare sets everything on req but the body, for a request to the deployment rt.
+func (up *upstream) prepare(req *fasthttp.Request, rt *route, stream bool) {
 	req.Header.SetMethodBytes(methodPost)
-	req.SetRequestURIBytes(up.chatURI)
 	req.Header.SetContentTypeBytes(contentTypeJSON)
 	if stream {
 		req.Header.SetBytesV("Accept", acceptSSE)
 	} else {
 		req.Header.SetBytesV("Accept", contentTypeJSON)
 	}
+	if up.adapter != nil {
+		uri := rt.uris.plain
+		if stream {
+			uri = rt.uris.stream
+		}
+		req.SetRequestURIBytes(uri)
+		up.adapter.SetAuth(&req.Header, up.apiKey)
+		return
+	}
+	req.SetRequestURIBytes(up.chatURI)
 	if up.authorization != nil {
 		req.Header.SetBytesV("Authorization", up.authorization)
 	}
+}
+
+// appendBody appends the body to send for req: the client's, rewritten in place for an
+// OpenAI-compatible provider, or translated to the provider's native API.
+func (up *upstream) appendBody(dst []byte, req *chatRequest, body []byte, rt *route, upstreamModel string) ([]byte, *upstreamError) {
+	if up.adapter == nil {
+		return req.appendUpstreamBody(dst, body, rt.quotedModel), nil
+	}
+	out, err := up.adapter.TranslateRequest(dst, body, upstreamModel)
+	if err != nil {
+		return dst, translateRequestError(up.id, err)
+	}
+	return out, nil
 }
 
 var (

@@ -32,8 +32,10 @@ var errProviderFault = errors.New("provider failure")
 // and the request itself was fine.
 func (e *upstreamError) retryable() bool { return e.providerFault || e.api.status == 429 }
 
+// breakerErr is the attempt's outcome for the deployment's circuit breaker: nil for success
+// (e nil) or a failure that is not the provider's.
 func (e *upstreamError) breakerErr() error {
-	if e.providerFault {
+	if e != nil && e.providerFault {
 		return errProviderFault
 	}
 	return nil

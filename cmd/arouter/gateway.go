@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -21,6 +22,8 @@ import (
 	"github.com/arouter/arouter/health"
 	"github.com/arouter/arouter/mockllm"
 	"github.com/arouter/arouter/money"
+	"github.com/arouter/arouter/providers/anthropic"
+	"github.com/arouter/arouter/providers/gemini"
 	"github.com/arouter/arouter/proxy"
 	"github.com/arouter/arouter/store/sqlite"
 )
@@ -131,6 +134,8 @@ func openGateway(cfg *config.Config, log *zap.Logger) (g *gateway, err error) {
 		Budget:            g.ledger,
 		Management:        g.admin,
 		DefaultMaxTokens:  cfg.Limits.DefaultMaxTokens,
+		MaxAttempts:       cfg.Routing.MaxAttempts,
+		FailoverTimeout:   cfg.Routing.FailoverTimeout,
 		Records:           g.records,
 		Ready:             g.store,
 		Providers:         providers,
@@ -173,6 +178,9 @@ func (g *gateway) providers() ([]proxy.ProviderOptions, error) {
 			}
 			g.mocks = append(g.mocks, m)
 			base = url
+			if p.Mock.Wire != "" && p.Mock.Wire != config.KindOpenAI {
+				base = strings.TrimSuffix(url, "/v1") // native APIs are addressed from the root
+			}
 		}
 		out = append(out, proxy.ProviderOptions{
 			ID:               p.ID,
@@ -183,9 +191,39 @@ func (g *gateway) providers() ([]proxy.ProviderOptions, error) {
 			IdleTimeout:      p.IdleTimeout,
 			RequestTimeout:   p.RequestTimeout,
 			FirstByteTimeout: p.FirstByteTimeout,
+			Adapter:          adapterFor(&p),
 		})
 	}
 	return out, nil
+}
+
+// wire is the API a provider speaks: its kind, or for the mock the wire format it imitates.
+func wire(p *config.Provider) string {
+	if p.Kind == config.KindMock {
+		if p.Mock.Wire == "" {
+			return config.KindOpenAI
+		}
+		return p.Mock.Wire
+	}
+	return p.Kind
+}
+
+// adapterFor returns the translator for providers that do not speak OpenAI's API, nil for
+// those that do (the zero-copy passthrough).
+func adapterFor(p *config.Provider) proxy.Adapter {
+	// The mock takes per-request behaviour overrides in a "mock" field, which translation
+	// would otherwise drop; real providers never see it.
+	var passthrough []string
+	if p.Kind == config.KindMock {
+		passthrough = []string{"mock"}
+	}
+	switch wire(p) {
+	case config.KindAnthropic:
+		return anthropic.Adapter{Passthrough: passthrough}
+	case config.KindGemini:
+		return gemini.Adapter{Passthrough: passthrough}
+	}
+	return nil
 }
 
 // bootstrapOptions takes the instance admin's settings from the configuration and the

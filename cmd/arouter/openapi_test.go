@@ -473,8 +473,8 @@ func TestOpenAPIMatchesImplementation(t *testing.T) {
 		t.Errorf("credits after a grant of 10: %v", got)
 	}
 	c.ok(200, "POST", "/v1/credits", ann, `{"amount": 0.000000001}`) // the smallest amount
-	c.ok(200, "POST", "/v1/credits", ann, `{"amount": 1e-9}`)         // as some encoders write it
-	c.ok(400, "POST", "/v1/credits", ann, `{"amount": 1e-10}`)        // below a nano-dollar
+	c.ok(200, "POST", "/v1/credits", ann, `{"amount": 1e-9}`)        // as some encoders write it
+	c.ok(400, "POST", "/v1/credits", ann, `{"amount": 1e-10}`)       // below a nano-dollar
 	c.ok(200, "GET", "/v1/credits", ann, nil)
 	c.ok(403, "GET", "/v1/credits", bob, nil)
 	c.ok(403, "POST", "/v1/credits", bob, map[string]any{"amount": 1})

@@ -8,6 +8,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/arouter/arouter/catalog"
+	"github.com/arouter/arouter/config"
 	"github.com/arouter/arouter/health"
 	"github.com/arouter/arouter/proxy"
 )
@@ -17,7 +18,8 @@ import (
 func (g *gateway) startProber(cat *catalog.Catalog, providers []proxy.ProviderOptions) (*health.Prober, error) {
 	var targets []health.ProbeTarget
 	for i, p := range providers {
-		t := health.ProbeTarget{Provider: p.ID, Probe: modelsProbe(p), Disabled: !*g.cfg.Providers[i].Probe}
+		cp := &g.cfg.Providers[i]
+		t := health.ProbeTarget{Provider: p.ID, Probe: modelsProbe(p, cp), Disabled: !*cp.Probe}
 		for _, d := range cat.Deployments() {
 			if d.Provider == p.ID {
 				t.Deployments = append(t.Deployments, d.Index)
@@ -40,11 +42,21 @@ func (g *gateway) startProber(cat *catalog.Catalog, providers []proxy.ProviderOp
 	return pr, nil
 }
 
-// modelsProbe GETs base_url/models with the provider's key. Any 2xx is healthy; a 401 counts as
-// a failure too, since requests with that key would fail the same way.
-func modelsProbe(p proxy.ProviderOptions) health.ProbeFunc {
+// modelsProbe GETs the provider's models list with its key: base_url/models for OpenAI's API,
+// /v1/models for Anthropic's, /v1beta/models for Gemini's (the built-in mock serves OpenAI's
+// list whatever wire it speaks). Any 2xx is healthy; a 401 counts as a failure too, since
+// requests with that key would fail the same way.
+func modelsProbe(p proxy.ProviderOptions, cp *config.Provider) health.ProbeFunc {
 	client := &fasthttp.Client{Name: "arouter-probe", NoDefaultUserAgentHeader: true, MaxConnsPerHost: 2}
 	url := p.BaseURL + "/models"
+	switch {
+	case cp.Kind == config.KindMock && p.Adapter != nil:
+		url = p.BaseURL + "/v1/models"
+	case cp.Kind == config.KindAnthropic:
+		url = p.BaseURL + "/v1/models"
+	case cp.Kind == config.KindGemini:
+		url = p.BaseURL + "/v1beta/models"
+	}
 	return func(ctx context.Context) error {
 		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 		defer func() {
@@ -52,7 +64,11 @@ func modelsProbe(p proxy.ProviderOptions) health.ProbeFunc {
 			fasthttp.ReleaseResponse(resp)
 		}()
 		req.SetRequestURI(url)
-		if p.APIKey != "" {
+		switch {
+		case p.Adapter != nil && cp.Kind != config.KindMock:
+			p.Adapter.SetAuth(&req.Header, p.APIKey)
+			req.Header.SetMethod(fasthttp.MethodGet)
+		case p.APIKey != "":
 			req.Header.Set("Authorization", "Bearer "+p.APIKey)
 		}
 		deadline, ok := ctx.Deadline()

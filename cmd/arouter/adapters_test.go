@@ -1,0 +1,241 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
+	"go.uber.org/zap"
+
+	"github.com/arouter/arouter/config"
+	"github.com/arouter/arouter/mockllm"
+)
+
+// threeWiresYAML serves one model in each wire format from built-in mocks, the way the quick
+// start does: requests to anthropic/… and google/… are translated.
+const threeWiresYAML = `
+listen: 127.0.0.1:0
+store: {sqlite: "%s/arouter.db"}
+accounting: {flush_interval: 10ms}
+providers:
+  - {id: mock-openai, kind: mock, probe: false, mock: {event_delay: 1ms, tokens: 9}}
+  - {id: mock-anthropic, kind: mock, probe: false, mock: {wire: anthropic, event_delay: 1ms, tokens: 9}}
+  - {id: mock-gemini, kind: mock, probe: false, mock: {wire: gemini, event_delay: 1ms, tokens: 9}}
+models:
+  - id: openai/gpt-4o-mini
+    pricing: {prompt: "0.15", completion: "0.60", cache_read: "0.075"}
+    deployments: [{provider: mock-openai, model: gpt-4o-mini}]
+  - id: anthropic/claude-sonnet-4-6
+    pricing: {prompt: "3", completion: "15", cache_read: "0.30", cache_write: "3.75"}
+    deployments: [{provider: mock-anthropic, model: claude-sonnet-4-6}]
+  - id: google/gemini-2.5-flash
+    pricing: {prompt: "0.30", completion: "2.50", cache_read: "0.075"}
+    deployments: [{provider: mock-gemini, model: gemini-2.5-flash}]
+`
+
+var threeModels = []struct{ id, provider string }{
+	{"openai/gpt-4o-mini", "mock-openai"},
+	{"anthropic/claude-sonnet-4-6", "mock-anthropic"},
+	{"google/gemini-2.5-flash", "mock-gemini"},
+}
+
+func startThreeWires(t *testing.T) *testGateway {
+	t.Helper()
+	dir := t.TempDir()
+	cfg, err := config.Parse([]byte(fmt.Sprintf(threeWiresYAML, dir)), "wires.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg := &testGateway{t: t, dir: dir, cfg: cfg, log: zap.NewNop()}
+	tg.open()
+	t.Cleanup(tg.stop)
+	tg.key = tg.newKey("wires", false)
+	return tg
+}
+
+// TestEveryWireFormatThroughTheOpenAISDK: the official SDK gets the same shapes from a model
+// served over OpenAI's, Anthropic's and Gemini's APIs: content, usage with cost, streams that
+// end with usage, and the public model name.
+func TestEveryWireFormatThroughTheOpenAISDK(t *testing.T) {
+	t.Parallel()
+	tg := startThreeWires(t)
+	client := openai.NewClient(option.WithBaseURL(tg.url+"/v1"), option.WithAPIKey(tg.key), option.WithMaxRetries(0))
+	ctx := context.Background()
+	for _, m := range threeModels {
+		t.Run(m.provider, func(t *testing.T) {
+			params := openai.ChatCompletionNewParams{
+				Model: m.id,
+				Messages: []openai.ChatCompletionMessageParamUnion{
+					openai.SystemMessage("You are terse."), openai.UserMessage("Say hello"),
+				},
+			}
+			c, err := client.Chat.Completions.New(ctx, params)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Model != m.id || c.Choices[0].Message.Content == "" || c.Choices[0].FinishReason != "stop" ||
+				c.Usage.CompletionTokens != 9 || c.Usage.PromptTokens == 0 {
+				t.Fatalf("completion: %s", c.RawJSON())
+			}
+			cost, ok := c.Usage.JSON.ExtraFields["cost"]
+			if !ok || cost.Raw() == "0" {
+				t.Fatalf("no cost: %s", c.Usage.RawJSON())
+			}
+			for _, includeUsage := range []bool{false, true} {
+				p := params
+				if includeUsage {
+					p.StreamOptions = openai.ChatCompletionStreamOptionsParam{IncludeUsage: openai.Bool(true)}
+				}
+				stream := client.Chat.Completions.NewStreaming(ctx, p)
+				acc := openai.ChatCompletionAccumulator{}
+				for stream.Next() {
+					chunk := stream.Current()
+					acc.AddChunk(chunk)
+					if len(chunk.Choices) == 0 && !includeUsage {
+						t.Fatalf("empty choices sent to a client that did not ask: %s", chunk.RawJSON())
+					}
+					if chunk.Model != m.id {
+						t.Fatalf("chunk names model %q", chunk.Model)
+					}
+				}
+				if err := stream.Err(); err != nil {
+					t.Fatalf("stream include_usage=%v: %v", includeUsage, err)
+				}
+				if acc.Choices[0].Message.Content != c.Choices[0].Message.Content || acc.Usage.CompletionTokens != 9 ||
+					acc.Usage.PromptTokens != c.Usage.PromptTokens {
+					t.Fatalf("stream include_usage=%v: %q, usage %+v; plain answer %q, usage %+v",
+						includeUsage, acc.Choices[0].Message.Content, acc.Usage, c.Choices[0].Message.Content, c.Usage)
+				}
+			}
+		})
+	}
+}
+
+// TestAnthropicPromptCachingIsPricedAtCachePrices: cache_control breakpoints reach Anthropic;
+// the first request writes the prefix (cache_write_tokens, priced at cache_write), the second
+// reads it (cached_tokens, priced at cache_read), and the record keeps both.
+func TestAnthropicPromptCachingIsPricedAtCachePrices(t *testing.T) {
+	t.Parallel()
+	tg := startThreeWires(t)
+	long := strings.Repeat("You answer questions about the gateway's documentation. ", 40)
+	body := `{"model":"anthropic/claude-sonnet-4-6","messages":[{"role":"system","content":[{"type":"text","text":"` + long +
+		`","cache_control":{"type":"ephemeral"}}]},{"role":"user","content":"Hi"}]}`
+	type usage struct {
+		PromptTokens  int64   `json:"prompt_tokens"`
+		Completion    int64   `json:"completion_tokens"`
+		Cost          float64 `json:"cost"`
+		PromptDetails struct {
+			Cached     int64 `json:"cached_tokens"`
+			CacheWrite int64 `json:"cache_write_tokens"`
+		} `json:"prompt_tokens_details"`
+	}
+	var got [2]usage
+	var ids [2]string
+	for i := range got {
+		resp := tg.post(body)
+		var out struct{ Usage usage }
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err := json.Unmarshal(b, &out); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("request %d: %d %s", i, resp.StatusCode, b)
+		}
+		got[i], ids[i] = out.Usage, resp.Header.Get("X-Generation-Id")
+	}
+	if got[0].PromptDetails.CacheWrite == 0 || got[0].PromptDetails.Cached != 0 || got[1].PromptDetails.Cached != got[0].PromptDetails.CacheWrite {
+		t.Fatalf("cache write then read expected: %+v then %+v", got[0], got[1])
+	}
+	// $3/M uncached, $3.75/M written, $0.30/M read, $15/M completion.
+	price := func(u usage) float64 {
+		uncached := u.PromptTokens - u.PromptDetails.Cached - u.PromptDetails.CacheWrite
+		return (float64(uncached)*3 + float64(u.PromptDetails.CacheWrite)*3.75 + float64(u.PromptDetails.Cached)*0.30 + float64(u.Completion)*15) / 1e6
+	}
+	for i, u := range got {
+		if d := u.Cost - price(u); d > 1e-9 || d < -1e-9 {
+			t.Errorf("request %d: cost %.9f, want %.9f", i, u.Cost, price(u))
+		}
+	}
+	if got[1].Cost >= got[0].Cost {
+		t.Errorf("reading the cache (%.9f) should cost less than writing it (%.9f)", got[1].Cost, got[0].Cost)
+	}
+	recs := tg.records(ids[0], ids[1])
+	if recs[0].CacheWriteTokens != got[0].PromptDetails.CacheWrite || recs[1].CachedTokens != got[1].PromptDetails.Cached {
+		t.Fatalf("records: %+v", recs)
+	}
+}
+
+// TestTranslatedErrorsAreInOurShape: provider errors in each native shape come back as the
+// gateway's error, naming the provider; an untranslatable request is a 400 naming the field.
+func TestTranslatedErrorsAreInOurShape(t *testing.T) {
+	t.Parallel()
+	tg := startThreeWires(t)
+	// First, while no deployment is cooling down after the rate limits below:
+	status, msg, md := apiErr(t, tg.post(`{"model":"anthropic/claude-sonnet-4-6","n":2,"messages":[{"role":"user","content":"hi"}]}`))
+	if status != 400 || md["field"] != "n" || md["provider"] != "mock-anthropic" {
+		t.Errorf("n=2 to Anthropic: %d %q %v", status, msg, md)
+	}
+	cases := []struct {
+		name, model, mock string
+		status            int
+		provider          string
+	}{
+		{"anthropic overloaded", "anthropic/claude-sonnet-4-6", `{"fault":"status","fault_status":529}`, 502, "mock-anthropic"},
+		{"anthropic rate limit", "anthropic/claude-sonnet-4-6", `{"fault":"rate_limit","retry_after":7}`, 429, "mock-anthropic"},
+		{"gemini server error", "google/gemini-2.5-flash", `{"fault":"status","fault_status":500}`, 502, "mock-gemini"},
+		{"gemini rate limit", "google/gemini-2.5-flash", `{"fault":"rate_limit","retry_after":5}`, 429, "mock-gemini"},
+	}
+	for _, c := range cases {
+		body := `{"model":"` + c.model + `","mock":` + c.mock + `,"messages":[{"role":"user","content":"hi"}]}`
+		resp := tg.post(body)
+		retryAfter := resp.Header.Get("Retry-After")
+		status, msg, md := apiErr(t, resp)
+		if status != c.status || md["provider"] != c.provider || msg == "" {
+			t.Errorf("%s: %d %q %v", c.name, status, msg, md)
+		}
+		if c.status == 429 && (retryAfter == "" || md["limited_by"] != "upstream") {
+			t.Errorf("%s: Retry-After %q, metadata %v", c.name, retryAfter, md)
+		}
+	}
+}
+
+// TestTranslatedStreamFailingMidway ends with the gateway's error event, after the events that
+// arrived, and bills what the provider reported.
+func TestTranslatedStreamFailingMidway(t *testing.T) {
+	t.Parallel()
+	tg := startThreeWires(t)
+	for _, m := range threeModels[1:] {
+		body := `{"model":"` + m.id + `","stream":true,"mock":{"fault":"stream_error","fault_after":3},"messages":[{"role":"user","content":"hi"}]}`
+		resp := tg.post(body)
+		events := (&sseReader{bufio.NewReader(resp.Body)}).all(nil)
+		resp.Body.Close()
+		last := events[len(events)-1]
+		if resp.StatusCode != 200 || len(events) < 3 || !strings.Contains(last, `"finish_reason":"error"`) || !strings.Contains(last, m.provider) {
+			t.Fatalf("%s: %d, %d events, last %q", m.id, resp.StatusCode, len(events), last)
+		}
+		if rec := tg.records(resp.Header.Get("X-Generation-Id"))[0]; rec.ErrorCode != "upstream_stream_error" || rec.Model != m.id {
+			t.Fatalf("%s: record %+v", m.id, rec)
+		}
+		tg = startThreeWires(t) // records() stopped the gateway
+	}
+}
+
+// TestFallbackAcrossWireFormats: one fallback list reaches all three APIs.
+func TestFallbackAcrossWireFormats(t *testing.T) {
+	t.Parallel()
+	tg := startThreeWires(t)
+	tg.g.mocks[1].SetBehavior(mockllm.Behavior{Fault: mockllm.FaultStatus, FaultStatus: 529}) // Anthropic overloaded
+	tg.g.mocks[0].SetBehavior(mockllm.Behavior{Fault: mockllm.FaultStatus, FaultStatus: 500}) // OpenAI down
+	body := `{"models":["anthropic/claude-sonnet-4-6","openai/gpt-4o-mini","google/gemini-2.5-flash"],"messages":[{"role":"user","content":"hi"}]}`
+	resp := tg.post(body)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var out struct{ Model string }
+	if err := json.Unmarshal(b, &out); err != nil || resp.StatusCode != 200 || out.Model != "google/gemini-2.5-flash" || resp.Header.Get("X-ARouter-Provider") != "mock-gemini" {
+		t.Fatalf("%d %s", resp.StatusCode, b)
+	}
+}
