@@ -28,6 +28,13 @@ type Record struct {
 	CachedTokens     int64 // prompt tokens read from the provider's cache
 	CacheWriteTokens int64 // prompt tokens written to the provider's cache
 	Cost             money.Nanos
+	// CacheDiscount is what caching saved against the full prompt price (negative when cache
+	// writes cost more than they saved).
+	CacheDiscount money.Nanos
+	// BYOK says the request used the organization's own provider key; Cost is then the
+	// gateway's fee, and BYOKCost the provider's list price the organization pays directly.
+	BYOK     bool
+	BYOKCost money.Nanos
 
 	Latency time.Duration // receipt to last byte sent
 	TTFB    time.Duration // receipt to first byte sent to the client

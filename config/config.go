@@ -93,6 +93,15 @@ type Routing struct {
 	MaxCoolDown time.Duration `yaml:"max_cooldown"`
 	Health      HealthRules   `yaml:"health"`
 	Probes      Probes        `yaml:"probes"`
+	Sticky      Sticky        `yaml:"sticky"`
+}
+
+// Sticky sends a request whose prompt prefix a deployment has cached back to that deployment,
+// where cache reads are cheaper.
+type Sticky struct {
+	Enabled *bool         `yaml:"enabled"` // default true
+	TTL     time.Duration `yaml:"ttl"`     // how long a cached prefix is followed; default 5m
+	Size    int           `yaml:"size"`    // prefixes remembered; default 100000
 }
 
 // Breaker is the failure pattern that opens a deployment's circuit breaker.

@@ -91,6 +91,12 @@ func applyDefaults(c *Config, pres []pricePresence) {
 	dur(&c.Routing.MaxCoolDown, defaultMaxCoolDown)
 	dur(&c.Routing.Probes.Interval, defaultProbeInterval)
 	dur(&c.Routing.Probes.Timeout, defaultProbeTimeout)
+	if c.Routing.Sticky.Enabled == nil {
+		on := true
+		c.Routing.Sticky.Enabled = &on
+	}
+	dur(&c.Routing.Sticky.TTL, 5*time.Minute)
+	num(&c.Routing.Sticky.Size, 100_000)
 	str(&c.Bootstrap.AdminEmail, defaultAdminEmail)
 	if c.Bootstrap.InitialCredits == nil {
 		def := defaultInitialCredits

@@ -108,6 +108,7 @@ func validate(c *Config, pres []pricePresence, p *problems) {
 		p.add("routing.health.max_error_rate", "%v is not a fraction; use e.g. 0.5", r.Health.MaxErrorRate)
 	}
 	nonNegative(p, "routing.health.min_requests", r.Health.MinRequests, 10)
+	nonNegative(p, "routing.sticky.size", r.Sticky.Size, 100_000)
 	nonNegative(p, "routing.health.probe_failures", r.Health.ProbeFailures, 3)
 	durations(p, "routing.", []namedDur{
 		{"failover_timeout", r.FailoverTimeout, defaultFailoverTimeout},
@@ -116,6 +117,7 @@ func validate(c *Config, pres []pricePresence, p *problems) {
 		{"max_cooldown", r.MaxCoolDown, defaultMaxCoolDown},
 		{"probes.interval", r.Probes.Interval, defaultProbeInterval},
 		{"probes.timeout", r.Probes.Timeout, defaultProbeTimeout},
+		{"sticky.ttl", r.Sticky.TTL, 5 * time.Minute},
 	})
 
 	validateProviders(c.Providers, p)

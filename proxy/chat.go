@@ -76,8 +76,17 @@ func (s *Server) chat(ctx *fasthttp.RequestCtx) {
 	deadline := start.Add(s.opts.FailoverTimeout)
 	for _, m := range models[:n] {
 		x.model, x.rec.Model = m, m.ID
+		mr := route
+		var stickyOrder [1]string
+		if s.sticky != nil && worthSticking(m) {
+			x.stickyKey, x.sticky = s.sticky.key(key.ID, m, ctx.PostBody(), &req)
+			if d, ok := s.sticky.lookup(x.stickyKey); x.sticky && ok && len(mr.Order) == 0 && s.stickyTarget(m, d) {
+				stickyOrder[0] = s.cat.Deployments()[d].Provider
+				mr.Order = stickyOrder[:]
+			}
+		}
 		for attempts.Len() < s.opts.MaxAttempts && (last == nil || time.Now().Before(deadline)) {
-			dep, err := s.bal.Choose(m, &route, &attempts, time.Now())
+			dep, err := s.bal.Choose(m, &mr, &attempts, time.Now())
 			if err != nil {
 				unavailable = err
 				break
@@ -116,6 +125,13 @@ func (s *Server) chat(ctx *fasthttp.RequestCtx) {
 		}
 	}
 	s.answerExhausted(ctx, &x, &attempts, last, unavailable)
+}
+
+// stickyTarget reports whether deployment d, remembered for a cached prefix, should go first:
+// it still serves m and is healthy (an unhealthy one is not worth the cache discount).
+func (s *Server) stickyTarget(m *catalog.Model, d int) bool {
+	deps := s.cat.Deployments()
+	return d >= 0 && d < len(deps) && deps[d].Model == m && s.healthReader.Healthy(d)
 }
 
 // candidateModels resolves "model" and "models" into ms, without repeats, and checks the key
@@ -170,8 +186,11 @@ type exchange struct {
 	model *catalog.Model
 	// reservation is the budget admission set aside; account settles it to the true cost.
 	reservation budget.Reservation
-	rec         accounting.Record
-	usage       catalog.Usage
+	// stickyKey names the request's cacheable prefix for sticky routing, when sticky is set.
+	stickyKey uint64
+	sticky    bool
+	rec       accounting.Record
+	usage     catalog.Usage
 	// upstreamTTFB is when the provider's headers arrived; providerFailed says the provider,
 	// not the client, is to blame for a failure. Both feed health statistics.
 	upstreamTTFB   time.Duration
@@ -376,10 +395,24 @@ func addCost(b []byte, vs, ve int, x *exchange) []byte {
 	if !readUsage(b[vs:ve], &x.usage) {
 		return b
 	}
-	x.rec.Cost = x.model.Prices.Cost(&x.usage)
-	var buf [48]byte
-	frag := append(buf[:0], `,"cost":`...)
-	frag = money.AppendUSD(frag, x.rec.Cost)
+	u := &x.usage
+	x.rec.Cost = x.model.Prices.Cost(u)
+	x.rec.CacheDiscount = 0
+	if u.Cached != 0 || u.CacheWrite != 0 {
+		// What caching saved against pricing every prompt token at the full prompt price;
+		// negative when cache writes cost more than the reads saved.
+		full := x.model.Prices.Cost(&catalog.Usage{Prompt: u.Prompt, Completion: u.Completion})
+		x.rec.CacheDiscount = full - x.rec.Cost
+	}
+	var costBuf, discBuf [24]byte
+	cost := money.AppendUSD(costBuf[:0], x.rec.Cost)
+	var disc []byte
+	if x.rec.CacheDiscount != 0 {
+		disc = money.AppendUSD(discBuf[:0], x.rec.CacheDiscount)
+	}
+	// Replace the values of members a provider (an upstream gateway) sent, from the end of
+	// the object backwards so earlier offsets stay valid; append the missing ones.
+	costVS, costVE, discVS, discVE := -1, -1, -1, -1
 	it, _ := newObjectIter(b[vs:ve])
 	members := 0
 	for {
@@ -388,14 +421,40 @@ func addCost(b []byte, vs, ve int, x *exchange) []byte {
 			break
 		}
 		members++
-		if string(key) == "cost" {
-			return splice(b, vs+cs, vs+ce, frag[len(`,"cost":`):])
+		switch string(key) {
+		case "cost":
+			costVS, costVE = vs+cs, vs+ce
+		case "cache_discount":
+			discVS, discVE = vs+cs, vs+ce
 		}
 	}
-	if members == 0 {
-		frag = frag[1:] // no comma in an empty object
+	var tail [64]byte
+	add := tail[:0]
+	if costVS < 0 {
+		add = append(append(add, `,"cost":`...), cost...)
 	}
-	return splice(b, ve-1, ve-1, frag)
+	if discVS < 0 && disc != nil {
+		add = append(append(add, `,"cache_discount":`...), disc...)
+	}
+	if len(add) > 0 {
+		if members == 0 {
+			add = add[1:] // no comma in an empty object
+		}
+		b = splice(b, ve-1, ve-1, add)
+	}
+	if discVS >= 0 && disc == nil {
+		disc = []byte{'0'}
+	}
+	if discVS > costVS {
+		b = splice(b, discVS, discVE, disc)
+	}
+	if costVS >= 0 {
+		b = splice(b, costVS, costVE, cost)
+	}
+	if discVS >= 0 && discVS < costVS {
+		b = splice(b, discVS, discVE, disc)
+	}
+	return b
 }
 
 // splice replaces b[from:to] with v in place, growing b if needed.
@@ -478,6 +537,9 @@ func (s *Server) account(x *exchange, status int) {
 	r.CachedTokens = x.usage.Cached
 	r.CacheWriteTokens = x.usage.CacheWrite
 	s.budget.Settle(x.reservation, r.Cost, now)
+	if x.sticky && status == fasthttp.StatusOK && (x.usage.Cached > 0 || x.usage.CacheWrite > 0) {
+		s.sticky.remember(x.stickyKey, x.dep.Index)
+	}
 	countUsage(&x.usage, r.Cost)
 	chatDuration.Update(r.Latency.Seconds())
 	if !r.Cancelled {

@@ -29,7 +29,9 @@ type chatRequest struct {
 	// each with its separating comma.
 	strip  [4][2]int
 	nStrip int
-	nKept  int // members that stay in the upstream body
+	// messagesVS, messagesVE locate "messages" (-1 when absent), for sticky routing's prefix.
+	messagesVS, messagesVE int
+	nKept                  int // members that stay in the upstream body
 }
 
 var (
@@ -37,6 +39,7 @@ var (
 	keyStream        = []byte("stream")
 	keyStreamOptions = []byte("stream_options")
 	keyMaxTokens     = []byte("max_tokens")
+	keyMessages      = []byte("messages")
 	keyMaxCompletion = []byte("max_completion_tokens")
 )
 
@@ -55,6 +58,7 @@ func (r *chatRequest) parse(body []byte) *apiError {
 	}
 	r.objStart = skipSpace(body, 0)
 	r.streamOptsVS, r.streamOptsVE = -1, -1
+	r.messagesVS, r.messagesVE = -1, -1
 	prevEnd, keptBefore := -1, false
 	for {
 		key, esc, vs, ve, ok := it.next()
@@ -96,6 +100,8 @@ func (r *chatRequest) parse(body []byte) *apiError {
 			r.haveStreamOpts = true
 			r.streamOptsVS, r.streamOptsVE = vs, ve
 			r.wantsUsage = includesUsage(body[vs:ve])
+		case bytes.Equal(key, keyMessages):
+			r.messagesVS, r.messagesVE = vs, ve
 		case bytes.Equal(key, keyMaxCompletion), bytes.Equal(key, keyMaxTokens):
 			// The provider validates the value; a value that is not a plain integer leaves
 			// the reservation at the gateway's default.

@@ -265,3 +265,30 @@ func TestRoutingFields(t *testing.T) {
 		t.Errorf("no model and no models: %v", e)
 	}
 }
+
+func TestCacheDiscountIsAddedToUsage(t *testing.T) {
+	t.Parallel()
+	// $1/M prompt, $0.50/M cache read, $2/M completion (testExchange): 10 prompt tokens of
+	// which 4 cached save 4 × $0.50/M = 2000 nano-USD.
+	for _, c := range []struct{ name, in string }{
+		{"appended", `{"usage":{"prompt_tokens":10,"completion_tokens":5,"prompt_tokens_details":{"cached_tokens":4}}}`},
+		{"replaced", `{"usage":{"cache_discount":9,"prompt_tokens":10,"cost":7,"completion_tokens":5,"prompt_tokens_details":{"cached_tokens":4}}}`},
+		{"replaced, cost first", `{"usage":{"cost":7,"prompt_tokens":10,"completion_tokens":5,"cache_discount":9,"prompt_tokens_details":{"cached_tokens":4}}}`},
+	} {
+		x := testExchange()
+		out, ok := addCostToResponse([]byte(c.in), x)
+		var m struct{ Usage map[string]any }
+		if err := json.Unmarshal(out, &m); err != nil || !ok {
+			t.Fatalf("%s: %v %s", c.name, err, out)
+		}
+		if m.Usage["cost"] != 0.000018 || m.Usage["cache_discount"] != 0.000002 || x.rec.CacheDiscount != 2000 {
+			t.Errorf("%s: %s (record discount %d)", c.name, out, x.rec.CacheDiscount)
+		}
+	}
+	// Without cached tokens there is no discount, and a provider's is reset.
+	x := testExchange()
+	out, _ := addCostToResponse([]byte(`{"usage":{"prompt_tokens":10,"completion_tokens":5,"cache_discount":3}}`), x)
+	if !strings.Contains(string(out), `"cache_discount":0`) || strings.Count(string(out), "cache_discount") != 1 {
+		t.Errorf("no cache: %s", out)
+	}
+}

@@ -88,6 +88,11 @@ type Options struct {
 	// starting new attempts once this long has passed since the request arrived, default 2m.
 	MaxAttempts     int
 	FailoverTimeout time.Duration
+	// StickyTTL is how long a deployment that cached a prompt prefix is preferred for it,
+	// default 5m; negative turns sticky routing off. StickySize bounds the prefixes
+	// remembered, default 100000.
+	StickyTTL  time.Duration
+	StickySize int
 }
 
 // Server serves the OpenAI-compatible API.
@@ -103,7 +108,8 @@ type Server struct {
 	health  HealthObserver
 	// healthReader serves the endpoints listing; a no-op when Health is not a HealthReader.
 	healthReader HealthReader
-	routes       []route // indexed by deployment index
+	sticky       *stickyRoutes // nil when sticky routing is off
+	routes       []route       // indexed by deployment index
 	modelsJSON   []byte
 	srv          *fasthttp.Server
 }
@@ -136,6 +142,10 @@ func New(o Options) (*Server, error) {
 	setDefault(&o.KeepAliveInterval, 15*time.Second)
 	setDefault(&o.DefaultMaxTokens, 4096)
 	setDefault(&o.MaxAttempts, 5)
+	setDefault(&o.StickySize, 100_000)
+	if o.StickyTTL == 0 {
+		o.StickyTTL = 5 * time.Minute
+	}
 	setDefault(&o.FailoverTimeout, 2*time.Minute)
 
 	if o.Health == nil {
@@ -170,6 +180,12 @@ func New(o Options) (*Server, error) {
 		s.routes = append(s.routes, rt)
 	}
 	s.modelsJSON = renderModels(o.Catalog)
+	if o.StickyTTL > 0 {
+		var err error
+		if s.sticky, err = newStickyRoutes(o.StickySize, o.StickyTTL); err != nil {
+			return nil, err
+		}
+	}
 	s.srv = &fasthttp.Server{
 		Handler:                       s.handle,
 		ErrorHandler:                  s.handleTransportError,
@@ -221,7 +237,13 @@ func (s *Server) Serve(ln net.Listener) error { return s.srv.Serve(ln) }
 
 // Shutdown stops accepting connections and waits for in-flight requests and streams to end,
 // or for ctx to end.
-func (s *Server) Shutdown(ctx context.Context) error { return s.srv.ShutdownWithContext(ctx) }
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.srv.ShutdownWithContext(ctx)
+	if s.sticky != nil {
+		s.sticky.close()
+	}
+	return err
+}
 
 // Handler exposes the request handler, for in-process benchmarks.
 func (s *Server) Handler() fasthttp.RequestHandler { return s.handle }

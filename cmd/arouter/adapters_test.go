@@ -239,3 +239,58 @@ func TestFallbackAcrossWireFormats(t *testing.T) {
 		t.Fatalf("%d %s", resp.StatusCode, b)
 	}
 }
+
+// TestStickyRoutingFollowsThePromptCache: a prefix cached on one deployment brings the next
+// request with that prefix back to it, where reading the cache is cheaper; another prefix
+// goes by the model's policy.
+func TestStickyRoutingFollowsThePromptCache(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	yaml := fmt.Sprintf(`
+listen: 127.0.0.1:0
+store: {sqlite: "%s/arouter.db"}
+providers:
+  - {id: a, kind: mock, probe: false, mock: {wire: anthropic}}
+  - {id: b, kind: mock, probe: false, mock: {wire: anthropic}}
+models:
+  - id: anthropic/claude-sonnet-4-6
+    pricing: {prompt: "3", completion: "15", cache_read: "0.30", cache_write: "3.75"}
+    deployments: [{provider: a, model: claude-sonnet-4-6}, {provider: b, model: claude-sonnet-4-6}]
+`, dir)
+	cfg, err := config.Parse([]byte(yaml), "sticky.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg := &testGateway{t: t, dir: dir, cfg: cfg, log: zap.NewNop()}
+	tg.open()
+	t.Cleanup(tg.stop)
+	tg.key = tg.newKey("sticky", false)
+	ask := func(system, provider string) (string, map[string]any) {
+		t.Helper()
+		route := ""
+		if provider != "" {
+			route = `"provider":{"order":["` + provider + `"]},`
+		}
+		body := `{"model":"anthropic/claude-sonnet-4-6",` + route + `"messages":[{"role":"system","content":[{"type":"text","text":"` + system +
+			`","cache_control":{"type":"ephemeral"}}]},{"role":"user","content":"question"}]}`
+		resp := tg.post(body)
+		defer resp.Body.Close()
+		var out struct{ Usage map[string]any }
+		b, _ := io.ReadAll(resp.Body)
+		if err := json.Unmarshal(b, &out); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("%d %s", resp.StatusCode, b)
+		}
+		return resp.Header.Get("X-ARouter-Provider"), out.Usage["prompt_tokens_details"].(map[string]any)
+	}
+	prefix := strings.Repeat("Long shared instructions. ", 50)
+	if p, d := ask(prefix, "b"); p != "b" || d["cache_write_tokens"] == float64(0) {
+		t.Fatalf("first request: %s %v", p, d)
+	}
+	// Priority would pick a; the cache on b wins.
+	if p, d := ask(prefix, ""); p != "b" || d["cached_tokens"] == float64(0) {
+		t.Fatalf("same prefix: served by %s, %v; want b reading its cache", p, d)
+	}
+	if p, _ := ask("Other instructions entirely. "+prefix, ""); p != "a" {
+		t.Fatalf("another prefix: served by %s, want a (priority)", p)
+	}
+}

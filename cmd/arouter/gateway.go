@@ -136,6 +136,8 @@ func openGateway(cfg *config.Config, log *zap.Logger) (g *gateway, err error) {
 		DefaultMaxTokens:  cfg.Limits.DefaultMaxTokens,
 		MaxAttempts:       cfg.Routing.MaxAttempts,
 		FailoverTimeout:   cfg.Routing.FailoverTimeout,
+		StickyTTL:         stickyTTL(&cfg.Routing.Sticky),
+		StickySize:        cfg.Routing.Sticky.Size,
 		Records:           g.records,
 		Ready:             g.store,
 		Providers:         providers,
@@ -195,6 +197,14 @@ func (g *gateway) providers() ([]proxy.ProviderOptions, error) {
 		})
 	}
 	return out, nil
+}
+
+// stickyTTL is the proxy's setting: the TTL, or negative when sticky routing is off.
+func stickyTTL(s *config.Sticky) time.Duration {
+	if !*s.Enabled {
+		return -1
+	}
+	return s.TTL
 }
 
 // wire is the API a provider speaks: its kind, or for the mock the wire format it imitates.
