@@ -270,3 +270,22 @@ func TestPriceTypeIsNanosPerMillion(t *testing.T) {
 		t.Fatalf("cost of 1M tokens = %d nanos, want 150_000_000", got)
 	}
 }
+
+// Not parallel: t.Setenv.
+func TestProvidersExampleConfig(t *testing.T) {
+	t.Setenv("OPENAI_API_KEY", "sk-o")
+	t.Setenv("ANTHROPIC_API_KEY", "sk-a")
+	t.Setenv("GEMINI_API_KEY", "g")
+	c, err := Load(filepath.Join("..", "configs", "providers.example.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, kind := range map[string]string{"openai": KindOpenAI, "anthropic": KindAnthropic, "google": KindGemini} {
+		if p := c.Provider(id); p == nil || p.Kind != kind || p.APIKey == "" {
+			t.Errorf("provider %s = %+v", id, p)
+		}
+	}
+	if m := c.Model("anthropic/claude-sonnet-4-6"); m == nil || m.Pricing.CacheWrite != 3_750_000_000 {
+		t.Errorf("anthropic model = %+v", m)
+	}
+}
