@@ -46,12 +46,26 @@ type keyAccount struct {
 	total    money.Nanos
 	periods  [3]periodSpend // Daily, Weekly, Monthly
 	reserved money.Nanos
+	// byokTotal (and each period's byok) is the list price of requests served on the
+	// organization's own provider keys; a key's limit counts it when IncludeBYOKInLimit is set.
+	byokTotal money.Nanos
 }
 
 // periodSpend is the spend of the calendar period that started at start and ends at end.
 type periodSpend struct {
 	start, end time.Time
 	spent      money.Nanos
+	byok       money.Nanos
+}
+
+// Charge is what a finished request costs.
+type Charge struct {
+	// Cost is charged to the context's credits and counts as the key's spend: the price of
+	// the request, or for a request on the organization's own provider key, the gateway's fee.
+	Cost money.Nanos
+	// BYOK is the provider's list price of a request served on the organization's own key,
+	// which the organization pays the provider directly.
+	BYOK money.Nanos
 }
 
 // pool is one context's credits.
@@ -96,7 +110,7 @@ func (l *Ledger) Reserve(k *apikey.Key, estimate money.Nanos, now time.Time) (Re
 	defer ka.mu.Unlock()
 	ka.roll(now)
 	if k.HasLimit {
-		spent := ka.spent(k.LimitReset)
+		spent := ka.limitSpent(k.LimitReset, k.IncludeBYOKInLimit)
 		if used := spent + ka.reserved; k.Limit-used <= 0 {
 			r := Refusal{Reason: KeyLimit, Limit: k.Limit, Used: used, Reset: k.LimitReset}
 			if k.LimitReset != apikey.NoReset {
@@ -117,24 +131,27 @@ func (l *Ledger) Reserve(k *apikey.Key, estimate money.Nanos, now time.Time) (Re
 	return Reservation{key: ka, pool: p, amount: estimate}, Refusal{}
 }
 
-// Settle releases r and charges cost, the request's true price (0 for a request that failed
+// Settle releases r and charges c, the request's true price (zero for a request that failed
 // without usage). Call it exactly once per admitted request.
-func (l *Ledger) Settle(r Reservation, cost money.Nanos, now time.Time) {
+func (l *Ledger) Settle(r Reservation, c Charge, now time.Time) {
 	if r.key == nil {
 		return
 	}
-	r.key.mu.Lock()
-	r.key.roll(now)
-	r.key.reserved -= r.amount
-	r.key.total += cost
-	for i := range r.key.periods {
-		r.key.periods[i].spent += cost
+	ka := r.key
+	ka.mu.Lock()
+	ka.roll(now)
+	ka.reserved -= r.amount
+	ka.total += c.Cost
+	ka.byokTotal += c.BYOK
+	for i := range ka.periods {
+		ka.periods[i].spent += c.Cost
+		ka.periods[i].byok += c.BYOK
 	}
-	r.key.mu.Unlock()
+	ka.mu.Unlock()
 
 	r.pool.mu.Lock()
 	r.pool.reserved -= r.amount
-	r.pool.used += cost
+	r.pool.used += c.Cost
 	r.pool.mu.Unlock()
 }
 
@@ -161,7 +178,10 @@ func (l *Ledger) KeyUsage(budgetID int64, now time.Time) KeySpend {
 	ka.mu.Lock()
 	defer ka.mu.Unlock()
 	ka.roll(now)
-	return KeySpend{Total: ka.total, Day: ka.periods[0].spent, Week: ka.periods[1].spent, Month: ka.periods[2].spent}
+	return KeySpend{
+		Total: ka.total, Day: ka.periods[0].spent, Week: ka.periods[1].spent, Month: ka.periods[2].spent,
+		BYOKTotal: ka.byokTotal, BYOKDay: ka.periods[0].byok, BYOKWeek: ka.periods[1].byok, BYOKMonth: ka.periods[2].byok,
+	}
 }
 
 // Remaining returns what k may still spend in its current period, or false when k has no
@@ -174,7 +194,7 @@ func (l *Ledger) Remaining(k *apikey.Key, now time.Time) (money.Nanos, bool) {
 	ka.mu.Lock()
 	defer ka.mu.Unlock()
 	ka.roll(now)
-	return max(k.Limit-ka.spent(k.LimitReset)-ka.reserved, 0), true
+	return max(k.Limit-ka.limitSpent(k.LimitReset, k.IncludeBYOKInLimit)-ka.reserved, 0), true
 }
 
 // Restore loads durable state. Call it before serving; it replaces what the ledger holds
@@ -183,10 +203,11 @@ func (l *Ledger) Restore(s Snapshot) {
 	for id, ks := range s.Keys {
 		ka := l.account(id)
 		ka.mu.Lock()
-		ka.total = ks.Total
+		ka.total, ka.byokTotal = ks.Total, ks.BYOKTotal
+		byok := [3]money.Nanos{ks.BYOKDay, ks.BYOKWeek, ks.BYOKMonth}
 		for i, spent := range [3]money.Nanos{ks.Day, ks.Week, ks.Month} {
 			ka.periods[i] = periodAt(apikey.Period(i+1), s.At)
-			ka.periods[i].spent = spent
+			ka.periods[i].spent, ka.periods[i].byok = spent, byok[i]
 		}
 		ka.mu.Unlock()
 	}
@@ -230,12 +251,17 @@ func (l *Ledger) pool(id int64) *pool {
 	return p
 }
 
-// spent returns the settled spend that a limit with reset period r is measured against.
-func (ka *keyAccount) spent(r apikey.Period) money.Nanos {
-	if r == apikey.NoReset {
-		return ka.total
+// limitSpent returns the settled spend that a limit with reset period r is measured against:
+// the key's charges, plus BYOK list prices when the key counts them (include_byok_in_limit).
+func (ka *keyAccount) limitSpent(r apikey.Period, withBYOK bool) money.Nanos {
+	spent, byok := ka.total, ka.byokTotal
+	if r != apikey.NoReset {
+		spent, byok = ka.periods[r-1].spent, ka.periods[r-1].byok
 	}
-	return ka.periods[r-1].spent
+	if withBYOK {
+		spent += byok
+	}
+	return spent
 }
 
 // roll starts new periods for those that ended before now.

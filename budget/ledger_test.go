@@ -32,7 +32,7 @@ func TestReserveAndSettleChargeKeyAndPool(t *testing.T) {
 	if rem, ok := l.Remaining(k, now); !ok || rem != 2*usd-usd/2 {
 		t.Fatalf("remaining during flight = %v %v", rem, ok)
 	}
-	l.Settle(r, usd/4, now)
+	l.Settle(r, Charge{Cost: usd / 4}, now)
 	if got := l.Balance(7); got != (OrgBalance{Credits: 10 * usd, Used: usd / 4}) {
 		t.Fatalf("balance after settle = %+v", got)
 	}
@@ -49,7 +49,7 @@ func TestRefusals(t *testing.T) {
 		l := New(Options{})
 		k := limited(usd, apikey.Weekly)
 		r, _ := l.Reserve(k, usd/10, now)
-		l.Settle(r, usd, now)
+		l.Settle(r, Charge{Cost: usd}, now)
 		_, refused := l.Reserve(k, usd/10, now)
 		want := Refusal{Reason: KeyLimit, Limit: usd, Used: usd, Reset: apikey.Weekly,
 			ResetsAt: time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC)}
@@ -93,7 +93,7 @@ func TestPeriodsResetAtUTCBoundaries(t *testing.T) {
 	december := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 	k := limited(usd, apikey.Daily)
 	r, _ := l.Reserve(k, 0, sunday)
-	l.Settle(r, usd, sunday)
+	l.Settle(r, Charge{Cost: usd}, sunday)
 	if _, refused := l.Reserve(k, 0, sunday); refused.Reason != KeyLimit {
 		t.Fatal("daily limit not enforced within the day")
 	}
@@ -140,7 +140,7 @@ func TestConcurrentRequestsCannotOverspend(t *testing.T) {
 	l.AddCredits(7, 100*usd)
 	k := limited(usd, apikey.NoReset)
 	r, _ := l.Reserve(k, 0, now)
-	l.Settle(r, usd-usd/100, now) // 1 cent left
+	l.Settle(r, Charge{Cost: usd - usd/100}, now) // 1 cent left
 
 	const requests = 100
 	const estimate, cost = usd / 20, usd / 25 // each request costs at most its estimate
@@ -158,7 +158,7 @@ func TestConcurrentRequestsCannotOverspend(t *testing.T) {
 			mu.Lock()
 			admitted++
 			mu.Unlock()
-			l.Settle(res, cost, now)
+			l.Settle(res, Charge{Cost: cost}, now)
 		})
 	}
 	close(start)
@@ -170,5 +170,34 @@ func TestConcurrentRequestsCannotOverspend(t *testing.T) {
 	if over := spent - usd; over > cost-usd/100 {
 		t.Fatalf("%d requests admitted, spent %v of a $1 limit: overspent by %v, more than one request's difference %v",
 			admitted, spent, over, cost-usd/100)
+	}
+}
+
+// TestBYOKIsTrackedApartAndCountsOnlyWhenAsked: requests on the organization's own provider
+// key charge the gateway's fee to credits and the key, track the list price apart, and count
+// the list price toward the key's limit only with include_byok_in_limit.
+func TestBYOKIsTrackedApartAndCountsOnlyWhenAsked(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	l := New(Options{RequireCredits: true})
+	l.AddCredits(7, 10*usd)
+	k := limited(usd, apikey.Monthly)
+	r, _ := l.Reserve(k, 0, now)
+	l.Settle(r, Charge{Cost: usd / 20, BYOK: usd}, now) // a $1 request on BYOK, 5% fee
+	if got := l.KeyUsage(1, now); got.Total != usd/20 || got.BYOKTotal != usd || got.BYOKMonth != usd {
+		t.Fatalf("usage %+v", got)
+	}
+	if got := l.Balance(7); got.Used != usd/20 {
+		t.Fatalf("pool charged %v, want only the fee", got.Used)
+	}
+	if rem, _ := l.Remaining(k, now); rem != usd-usd/20 {
+		t.Fatalf("without include_byok_in_limit remaining %v", rem)
+	}
+	k.IncludeBYOKInLimit = true
+	if rem, _ := l.Remaining(k, now); rem != 0 {
+		t.Fatalf("with include_byok_in_limit remaining %v, want 0", rem)
+	}
+	if _, refused := l.Reserve(k, 1, now); refused.Reason != KeyLimit {
+		t.Fatalf("BYOK spend in the limit not enforced: %+v", refused)
 	}
 }

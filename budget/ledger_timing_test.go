@@ -16,7 +16,7 @@ func BenchmarkReserveSettle(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			r, _ := l.Reserve(k, 1000, now)
-			l.Settle(r, 900, now)
+			l.Settle(r, Charge{Cost: 900}, now)
 		}
 	})
 }

@@ -10,6 +10,9 @@ import (
 // day, week (from Monday) and month that contain the snapshot's time.
 type KeySpend struct {
 	Total, Day, Week, Month money.Nanos
+	// BYOK is the list price of requests served on the organization's own provider keys,
+	// paid to the provider directly and tracked apart (OpenRouter's byok_usage fields).
+	BYOKTotal, BYOKDay, BYOKWeek, BYOKMonth money.Nanos
 }
 
 // OrgBalance is one context's credit pool: credits granted and spent, in total.

@@ -483,7 +483,7 @@ func (s *Server) answerExhausted(ctx *fasthttp.RequestCtx, x *exchange, attempts
 	}
 	if last == nil {
 		// Nothing was forwarded: there is no provider outcome to record.
-		s.budget.Settle(x.reservation, 0, time.Now())
+		s.budget.Settle(x.reservation, budget.Charge{}, time.Now())
 		noProvider(unavailable).write(ctx)
 		return
 	}
@@ -536,7 +536,7 @@ func (s *Server) account(x *exchange, status int) {
 	r.ReasoningTokens = x.usage.Reasoning
 	r.CachedTokens = x.usage.Cached
 	r.CacheWriteTokens = x.usage.CacheWrite
-	s.budget.Settle(x.reservation, r.Cost, now)
+	s.budget.Settle(x.reservation, budget.Charge{Cost: r.Cost, BYOK: r.BYOKCost}, now)
 	if x.sticky && status == fasthttp.StatusOK && (x.usage.Cached > 0 || x.usage.CacheWrite > 0) {
 		s.sticky.remember(x.stickyKey, x.dep.Index)
 	}

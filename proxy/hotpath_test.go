@@ -101,7 +101,7 @@ func (h *hotPath) run(tb testing.TB, out []byte) []byte {
 	if !ok || x.rec.Cost == 0 {
 		tb.Fatal("usage not read")
 	}
-	h.s.budget.Settle(res, x.rec.Cost, now)
+	h.s.budget.Settle(res, budget.Charge{Cost: x.rec.Cost}, now)
 	return out
 }
 
@@ -133,7 +133,7 @@ func BenchmarkAdmit(b *testing.B) {
 		if refusal.Reason != budget.Admitted {
 			b.Fatal("refused")
 		}
-		h.s.budget.Settle(res, 1000, now)
+		h.s.budget.Settle(res, budget.Charge{Cost: 1000}, now)
 	}
 }
 

@@ -45,7 +45,7 @@ type HealthObserver interface {
 // with the reason), Settle charges its true cost. budget.Ledger implements it.
 type Admitter interface {
 	Reserve(k *apikey.Key, estimate money.Nanos, now time.Time) (budget.Reservation, budget.Refusal)
-	Settle(r budget.Reservation, cost money.Nanos, now time.Time)
+	Settle(r budget.Reservation, c budget.Charge, now time.Time)
 }
 
 // ManagementAPI serves the paths it Handles on the same listener. admin.API implements it.
