@@ -1,5 +1,6 @@
 // Package admin serves the Management API: organizations and their members, management keys,
-// inference keys (OpenRouter-compatible shapes under /v1/keys) and credits. It runs beside the
+// inference keys (OpenRouter-compatible shapes under /v1/keys), credits and organizations'
+// own provider keys (BYOK, /v1/byok). It runs beside the
 // inference endpoints on the same listener but off their hot path: each call reads the store.
 //
 // Every call is authorised from its principal (the user and context its management key
@@ -9,6 +10,7 @@ package admin
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"time"
 
@@ -17,6 +19,7 @@ import (
 
 	"github.com/arouter/arouter/apikey"
 	"github.com/arouter/arouter/budget"
+	"github.com/arouter/arouter/byok"
 	"github.com/arouter/arouter/catalog"
 	"github.com/arouter/arouter/tenancy"
 )
@@ -33,26 +36,43 @@ type KeyInvalidator interface {
 	Invalidate(h apikey.Hash)
 }
 
-// Options wire an API. All fields but Logger and Now are required.
+// BYOKReloader rereads organizations' provider credentials, so that a change applies to the
+// next request instead of the next periodic reload. byok.Cache implements it.
+type BYOKReloader interface {
+	Reload(ctx context.Context) error
+}
+
+// Options wire an API. Store, Ledger, Keys, Cache and Catalog are required.
 type Options struct {
 	Store   Store
 	Ledger  *budget.Ledger
 	Keys    KeyLookup
 	Cache   KeyInvalidator
 	Catalog *catalog.Catalog
-	Logger  *zap.Logger
-	Now     func() time.Time // for tests; default time.Now
+	// Providers are the configured provider ids: the providers a BYOK credential may name.
+	Providers []string
+	// Sealer encrypts BYOK credentials; nil when no master key is configured, in which case
+	// storing one answers 503 (listing and deleting still work).
+	Sealer *byok.Sealer
+	// BYOK is reloaded after every credential change; nil when nothing in this process
+	// holds credentials (the CLI working on the store directly).
+	BYOK   BYOKReloader
+	Logger *zap.Logger
+	Now    func() time.Time // for tests; default time.Now
 }
 
 // API is the Management API. It is safe for concurrent use.
 type API struct {
-	store  Store
-	ledger *budget.Ledger
-	keys   KeyLookup
-	cache  KeyInvalidator
-	cat    *catalog.Catalog
-	log    *zap.Logger
-	now    func() time.Time
+	store     Store
+	ledger    *budget.Ledger
+	keys      KeyLookup
+	cache     KeyInvalidator
+	cat       *catalog.Catalog
+	providers []string
+	sealer    *byok.Sealer
+	byok      BYOKReloader
+	log       *zap.Logger
+	now       func() time.Time
 }
 
 // New builds the API.
@@ -63,13 +83,14 @@ func New(o Options) *API {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &API{store: o.Store, ledger: o.Ledger, keys: o.Keys, cache: o.Cache, cat: o.Catalog, log: o.Logger, now: o.Now}
+	return &API{store: o.Store, ledger: o.Ledger, keys: o.Keys, cache: o.Cache, cat: o.Catalog,
+		providers: slices.Clone(o.Providers), sealer: o.Sealer, byok: o.BYOK, log: o.Logger, now: o.Now}
 }
 
 // Handles reports whether path belongs to the Management API.
 func (a *API) Handles(path []byte) bool {
 	p := string(path)
-	for _, prefix := range []string{"/v1/key", "/v1/keys", "/v1/credits", "/v1/orgs", "/v1/management-keys", "/v1/me"} {
+	for _, prefix := range []string{"/v1/key", "/v1/keys", "/v1/credits", "/v1/orgs", "/v1/management-keys", "/v1/me", "/v1/byok"} {
 		if p == prefix || strings.HasPrefix(p, prefix+"/") {
 			return true
 		}
@@ -135,6 +156,10 @@ func (a *API) serve(ctx *fasthttp.RequestCtx, p *tenancy.Principal) {
 		route(c, method, map[string]func(*call){"GET": (*call).listManagementKeys, "POST": (*call).createManagementKey})
 	case parts[0] == "management-keys" && len(parts) == 2:
 		route(c, method, map[string]func(*call){"DELETE": func(c *call) { c.deleteManagementKey(parts[1]) }})
+	case parts[0] == "byok" && len(parts) == 1:
+		route(c, method, map[string]func(*call){"GET": (*call).listBYOK, "POST": (*call).createBYOK})
+	case parts[0] == "byok" && len(parts) == 2:
+		route(c, method, map[string]func(*call){"DELETE": func(c *call) { c.deleteBYOK(parts[1]) }})
 	default:
 		errNoEndpoint.write(ctx)
 	}

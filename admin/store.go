@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/arouter/arouter/apikey"
+	"github.com/arouter/arouter/byok"
 	"github.com/arouter/arouter/money"
 	"github.com/arouter/arouter/tenancy"
 )
@@ -53,4 +54,12 @@ type Store interface {
 	RotateKey(ctx context.Context, old apikey.Hash, orgID int64, next *apikey.Key, oldExpiresAt time.Time) (*apikey.Key, error)
 
 	AddCredits(ctx context.Context, orgID int64, amount money.Nanos, byUserID int64) error
+
+	// InsertBYOK stores c as c.OrgID's live credential for c.Provider and sets c.ID and
+	// c.CreatedAt; a live credential for the same organization and provider is ErrExists.
+	InsertBYOK(ctx context.Context, c *byok.SealedCredential) error
+	// ListBYOK lists orgID's live credentials.
+	ListBYOK(ctx context.Context, orgID int64) ([]byok.SealedCredential, error)
+	// DeleteBYOK deletes credential id of orgID (erasing its ciphertext).
+	DeleteBYOK(ctx context.Context, orgID, id int64) error
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/arouter/arouter/admin"
 	"github.com/arouter/arouter/apikey"
 	"github.com/arouter/arouter/budget"
+	"github.com/arouter/arouter/byok"
 	"github.com/arouter/arouter/catalog"
 	"github.com/arouter/arouter/config"
 	"github.com/arouter/arouter/store/sqlite"
@@ -155,8 +156,14 @@ func (c *localClient) init(cfg *config.Config, stderr io.Writer) error {
 	if c.as == nil {
 		return errors.New("the instance admin has no personal context; the store is inconsistent")
 	}
-	// A running gateway notices key changes within keys.refresh_after: nothing to invalidate.
-	c.api = admin.New(admin.Options{Store: c.store, Ledger: ledger, Cache: noCache{}, Catalog: cat, Logger: zap.NewNop()})
+	sealer, err := byok.SealerFromEnv(os.LookupEnv)
+	if err != nil {
+		return err
+	}
+	// A running gateway notices key changes within keys.refresh_after, and provider keys
+	// within seconds: nothing to invalidate or reload.
+	c.api = admin.New(admin.Options{Store: c.store, Ledger: ledger, Cache: noCache{}, Catalog: cat,
+		Providers: providerIDs(cfg), Sealer: sealer, Logger: zap.NewNop()})
 	return nil
 }
 

@@ -18,6 +18,7 @@ import (
 
 	"github.com/arouter/arouter/accounting"
 	"github.com/arouter/arouter/apikey"
+	"github.com/arouter/arouter/byok"
 	"github.com/arouter/arouter/config"
 	"github.com/arouter/arouter/mockllm"
 	"github.com/arouter/arouter/store/sqlite"
@@ -41,6 +42,27 @@ type testGateway struct {
 	// admin is that user, whose personal context newKey puts keys in.
 	adminToken string
 	admin      *tenancy.User
+	// env overrides the gateway's environment (see lookupEnv).
+	env map[string]string
+}
+
+// testMasterKey is every test gateway's BYOK master key (AROUTER_MASTER_KEY) unless
+// gatewayOpts.env says otherwise.
+const testMasterKey = "3f1c9a7e5b2d8f4a6c0e1b3d5f7a9c2e4b6d8f0a1c3e5b7d9f2a4c6e8b0d1f3a"
+
+// lookupEnv is the environment the gateway reads its master keys from: tg.env (where "" means
+// unset), then a test master key and no old one, then the process's.
+func (tg *testGateway) lookupEnv(name string) (string, bool) {
+	if v, ok := tg.env[name]; ok {
+		return v, v != ""
+	}
+	switch name {
+	case byok.EnvMasterKey:
+		return testMasterKey, true
+	case byok.EnvMasterKeyOld:
+		return "", false
+	}
+	return os.LookupEnv(name)
 }
 
 // gatewayYAML is the configuration used by end-to-end tests; %s are the mock's URL and the data
@@ -70,6 +92,8 @@ type gatewayOpts struct {
 	idle      time.Duration
 	// extraYAML is appended to the configuration, e.g. more models.
 	extraYAML string
+	// env overrides the gateway's environment, e.g. {"AROUTER_MASTER_KEY": ""} for none.
+	env map[string]string
 }
 
 func startGateway(t *testing.T, o gatewayOpts) *testGateway {
@@ -98,7 +122,7 @@ func startGateway(t *testing.T, o gatewayOpts) *testGateway {
 	}
 	t.Cleanup(func() { logFile.Close() })
 	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(logFile), zap.DebugLevel))
-	tg := &testGateway{t: t, mock: mock, dir: dir, logPath: logPath, cfg: cfg, log: log}
+	tg := &testGateway{t: t, mock: mock, dir: dir, logPath: logPath, cfg: cfg, log: log, env: o.env}
 	tg.open()
 	t.Cleanup(tg.stop)
 	tg.key = tg.newKey("test", false)
@@ -108,7 +132,7 @@ func startGateway(t *testing.T, o gatewayOpts) *testGateway {
 // open starts a gateway on tg's configuration and store.
 func (tg *testGateway) open() {
 	tg.t.Helper()
-	g, err := openGateway(tg.cfg, tg.log)
+	g, err := openGatewayEnv(tg.cfg, tg.log, tg.lookupEnv)
 	if err != nil {
 		tg.t.Fatal(err)
 	}

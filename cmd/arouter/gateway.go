@@ -16,6 +16,7 @@ import (
 	"github.com/arouter/arouter/admin"
 	"github.com/arouter/arouter/balancer"
 	"github.com/arouter/arouter/budget"
+	"github.com/arouter/arouter/byok"
 	"github.com/arouter/arouter/cachekeys"
 	"github.com/arouter/arouter/catalog"
 	"github.com/arouter/arouter/config"
@@ -47,11 +48,22 @@ type gateway struct {
 	mocks      []*mockllm.Server
 	ln         net.Listener
 	metrics    *metrics.Set
+
+	// sealer seals and opens BYOK credentials; nil without AROUTER_MASTER_KEY. byokCache holds
+	// the organizations' opened credentials for the request path.
+	sealer    *byok.Sealer
+	byokCache *byok.Cache
 }
 
 // openGateway builds every part from cfg and binds the listen address. On error everything
 // already opened is closed again.
-func openGateway(cfg *config.Config, log *zap.Logger) (g *gateway, err error) {
+func openGateway(cfg *config.Config, log *zap.Logger) (*gateway, error) {
+	return openGatewayEnv(cfg, log, os.LookupEnv)
+}
+
+// openGatewayEnv is openGateway reading the master keys (AROUTER_MASTER_KEY, _OLD) through
+// lookupEnv, so that tests can give each gateway its own.
+func openGatewayEnv(cfg *config.Config, log *zap.Logger, lookupEnv func(string) (string, bool)) (g *gateway, err error) {
 	g = &gateway{cfg: cfg, log: log, metrics: metrics.NewSet()}
 	opened := g // the error returns below set g to nil
 	defer func() {
@@ -125,7 +137,14 @@ func openGateway(cfg *config.Config, log *zap.Logger) (g *gateway, err error) {
 	if err := balOpts.Validate(); err != nil {
 		return nil, err
 	}
-	g.admin = admin.New(admin.Options{Store: g.store, Ledger: g.ledger, Keys: g.keys, Cache: g.keys, Catalog: cat, Logger: log})
+	if g.sealer, err = byok.SealerFromEnv(lookupEnv); err != nil {
+		return nil, err
+	}
+	if g.byokCache, err = openBYOKCache(g.store, g.sealer, log); err != nil {
+		return nil, err
+	}
+	g.admin = admin.New(admin.Options{Store: g.store, Ledger: g.ledger, Keys: g.keys, Cache: g.keys, Catalog: cat,
+		Providers: providerIDs(cfg), Sealer: g.sealer, BYOK: g.byokCache, Logger: log})
 	g.server, err = proxy.New(proxy.Options{
 		Catalog:           cat,
 		Balancer:          balancer.New(cat, balOpts),
@@ -301,6 +320,9 @@ func (g *gateway) close() {
 	}
 	if g.keys != nil {
 		g.keys.Close()
+	}
+	if g.byokCache != nil {
+		g.byokCache.Close()
 	}
 	for _, m := range g.mocks {
 		_ = m.Shutdown()

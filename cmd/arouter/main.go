@@ -21,6 +21,8 @@ Usage:
   arouter orgs list|create NAME            organizations you belong to; create one
   arouter members list|add|set-role|remove members of the current organization
   arouter credits [show] | credits add USD the credit pool of the current context
+  arouter byok list|add PROVIDER|delete ID|rekey
+                                           the organization's own provider keys ("arouter byok" for details)
   arouter admin-key                        mint a new management key for the instance admin
   arouter mock   [--listen ADDR] [flags]   run the mock OpenAI-compatible provider alone
   arouter help
@@ -54,6 +56,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = keysCmd(args[1:], stdout, stderr)
 	case "orgs", "members", "credits":
 		err = orgsCmd(args[0], args[1:], stdout, stderr)
+	case "byok":
+		err = byokCmd(args[1:], os.Stdin, stdout, stderr)
 	case "admin-key":
 		err = adminKeyCmd(args[1:], stdout, stderr)
 	case "mock":

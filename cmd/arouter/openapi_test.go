@@ -668,6 +668,54 @@ func TestOpenAPIMatchesImplementation(t *testing.T) {
 	c.ok(404, "DELETE", revoke, ann, nil) // already revoked
 	c.bad(404, "DELETE", "/v1/management-keys/abc", ann, nil)
 
+	// BYOK: the organization's own provider keys, Admins only, never returned.
+	const providerKey = "sk-upstream-AcmeOwnKey-7f3a"
+	out = c.ok(201, "POST", "/v1/byok", ann, map[string]any{"provider": "upstream", "key": providerKey, "mode": "only", "name": "acme upstream"})
+	byokID := id(data(out)["id"])
+	if d := data(out); d["label"] != "acme upstream …7f3a" || d["mode"] != "only" || d["provider"] != "upstream" {
+		t.Errorf("created provider key: %v", d)
+	}
+	if cred, ok := tg.g.byokCache.Lookup(org, "upstream"); !ok || cred.Secret != providerKey || cred.ID != byokID {
+		t.Errorf("the gateway's BYOK cache after POST: %+v, %v", cred, ok)
+	}
+	if list := c.ok(200, "GET", "/v1/byok", ann, nil)["data"].([]any); len(list) != 1 || id(list[0].(map[string]any)["id"]) != byokID {
+		t.Errorf("GET /v1/byok: %v", list)
+	}
+	c.ok(409, "POST", "/v1/byok", ann, map[string]any{"provider": "upstream", "key": "sk-upstream-second-key"})
+	c.ok(403, "GET", "/v1/byok", bob, nil)
+	c.ok(403, "POST", "/v1/byok", bob, map[string]any{"provider": "upstream", "key": "sk-upstream-bobs-key"})
+	c.ok(403, "DELETE", fmt.Sprintf("/v1/byok/%d", byokID), bob, nil)
+	for _, body := range []any{
+		map[string]any{"key": "sk-12345678"},
+		map[string]any{"provider": "upstream"},
+		map[string]any{"provider": "upstream", "key": "short"},
+		map[string]any{"provider": "upstream", "key": 12345678},
+		map[string]any{"provider": "upstream", "key": "sk-12345678", "mode": "always"},
+		map[string]any{"provider": "upstream", "key": "sk-12345678", "name": ""},
+		map[string]any{"provider": "upstream", "key": "sk-12345678", "secret": true},
+		"not json",
+	} {
+		c.bad(400, "POST", "/v1/byok", ann, body)
+	}
+	c.ok(400, "POST", "/v1/byok", ann, map[string]any{"provider": "nobody", "key": "sk-12345678"})
+	c.ok(400, "POST", "/v1/byok", ann, map[string]any{"provider": "upstream", "key": "sk-1234\r\nX-Evil: 1"})
+	// Another organization's provider key is not found.
+	theirs := id(data(c.ok(201, "POST", "/v1/byok", admin, map[string]any{"provider": "upstream", "key": "sk-upstream-personal-1"}))["id"])
+	if n := len(c.ok(200, "GET", "/v1/byok", admin, nil)["data"].([]any)); n != 1 {
+		t.Errorf("the instance admin's personal context lists %d provider keys, want its own 1", n)
+	}
+	c.ok(404, "DELETE", fmt.Sprintf("/v1/byok/%d", theirs), ann, nil)
+	c.ok(404, "DELETE", fmt.Sprintf("/v1/byok/%d", byokID), admin, nil)
+	c.ok(404, "DELETE", "/v1/byok/999999", ann, nil)
+	c.bad(404, "DELETE", "/v1/byok/abc", ann, nil)
+	if out := c.ok(200, "DELETE", fmt.Sprintf("/v1/byok/%d", byokID), ann, nil); out["deleted"] != true {
+		t.Errorf("DELETE /v1/byok: %v", out)
+	}
+	if _, ok := tg.g.byokCache.Lookup(org, "upstream"); ok {
+		t.Error("the gateway's BYOK cache still has a deleted provider key")
+	}
+	c.ok(404, "DELETE", fmt.Sprintf("/v1/byok/%d", byokID), ann, nil)
+
 	// Removing a member disables their keys and ends their management access.
 	if out := c.ok(200, "DELETE", member(bobID), ann, nil); out["keys_disabled"] != float64(1) {
 		t.Errorf("removing Bob: %v", out)

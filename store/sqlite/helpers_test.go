@@ -140,6 +140,18 @@ func testRecords(n int) []accounting.Record {
 			Streamed:         i%2 == 0,
 			Cancelled:        i%5 == 0,
 		}
+		// Records 0 and 1 are what every release wrote (no cache discount, no BYOK), for the
+		// migration tests that insert them with older schemas.
+		if i > 1 {
+			recs[i].CacheDiscount = money.Nanos(1_000 * (i % 17))
+			if i%6 == 2 {
+				recs[i].CacheDiscount = -money.Nanos(i) // cache writes cost more than they saved
+			}
+		}
+		if i%4 == 3 {
+			recs[i].BYOK = true
+			recs[i].BYOKCost = money.Nanos(2_000_000_000 + i)
+		}
 		if i%11 == 0 {
 			recs[i].Status = 502
 			recs[i].ErrorCode = "upstream_status"

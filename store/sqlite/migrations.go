@@ -172,6 +172,53 @@ var migrations = []string{
 		sum(cache_write_tokens), sum(cost_nanos)
 	FROM usage_records
 	GROUP BY created_at / 86400000000, key_id, model, provider, org_id;`,
+
+	// 4: organizations' own provider credentials (BYOK), sealed by package byok; and, on usage
+	// records, the prompt-cache discount and whether the request used the organization's own
+	// key (cost_nanos is then the gateway's fee, byok_cost_nanos the provider's list price the
+	// organization pays directly). usage_daily gains BYOK sums so that BYOK usage can be
+	// reported apart; existing records were all on the platform's keys, so the defaults (0) are
+	// exact for the rows already rolled up. The trigger is recreated to maintain them.
+	//
+	// A deleted credential keeps its row (its id stays unique, for logs) but loses its
+	// ciphertext; at most one live credential per organization and provider.
+	`CREATE TABLE byok_credentials (
+		id         INTEGER PRIMARY KEY,
+		org_id     INTEGER NOT NULL REFERENCES orgs (id),
+		provider   TEXT    NOT NULL,
+		label      TEXT    NOT NULL,
+		mode       TEXT    NOT NULL CHECK (mode IN ('prefer', 'fallback', 'only')),
+		ciphertext BLOB    NOT NULL,
+		created_at INTEGER NOT NULL,
+		deleted_at INTEGER NULL
+	) STRICT;
+	CREATE UNIQUE INDEX byok_credentials_live ON byok_credentials (org_id, provider) WHERE deleted_at IS NULL;
+
+	ALTER TABLE usage_records ADD COLUMN cache_discount_nanos INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE usage_records ADD COLUMN is_byok INTEGER NOT NULL DEFAULT 0 CHECK (is_byok IN (0, 1));
+	ALTER TABLE usage_records ADD COLUMN byok_cost_nanos INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE usage_daily ADD COLUMN byok_requests INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE usage_daily ADD COLUMN byok_cost_nanos INTEGER NOT NULL DEFAULT 0;
+
+	DROP TRIGGER usage_records_roll_up;
+	CREATE TRIGGER usage_records_roll_up AFTER INSERT ON usage_records BEGIN
+		INSERT INTO usage_daily (day, key_id, model, provider, org_id, budget_id, requests,
+			prompt_tokens, completion_tokens, reasoning_tokens, cached_tokens, cache_write_tokens, cost_nanos,
+			byok_requests, byok_cost_nanos)
+		VALUES (NEW.created_at / 86400000000, NEW.key_id, NEW.model, NEW.provider, NEW.org_id, NEW.budget_id, 1,
+			NEW.prompt_tokens, NEW.completion_tokens, NEW.reasoning_tokens, NEW.cached_tokens,
+			NEW.cache_write_tokens, NEW.cost_nanos, NEW.is_byok, NEW.byok_cost_nanos)
+		ON CONFLICT (day, key_id, model, provider, org_id, budget_id) DO UPDATE SET
+			requests           = requests + 1,
+			prompt_tokens      = prompt_tokens + excluded.prompt_tokens,
+			completion_tokens  = completion_tokens + excluded.completion_tokens,
+			reasoning_tokens   = reasoning_tokens + excluded.reasoning_tokens,
+			cached_tokens      = cached_tokens + excluded.cached_tokens,
+			cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,
+			cost_nanos         = cost_nanos + excluded.cost_nanos,
+			byok_requests      = byok_requests + excluded.byok_requests,
+			byok_cost_nanos    = byok_cost_nanos + excluded.byok_cost_nanos;
+	END;`,
 }
 
 // migrate brings the schema up to date. db must be the write pool, whose transactions begin

@@ -43,7 +43,7 @@ func TestOpenCreatesSchema(t *testing.T) {
 		"orgs", "users", "users_instance_admin", "memberships", "memberships_user_id",
 		"management_keys", "management_keys_org_user", "credit_grants", "credit_grants_org_id",
 		"api_keys_org_id", "api_keys_budget_id", "usage_daily", "usage_daily_org_day",
-		"usage_daily_budget_day", "usage_records_roll_up",
+		"usage_daily_budget_day", "usage_records_roll_up", "byok_credentials", "byok_credentials_live",
 	} {
 		var n int
 		if err := s.r.QueryRow("SELECT count(*) FROM sqlite_schema WHERE name = ?", name).Scan(&n); err != nil || n != 1 {

@@ -17,12 +17,12 @@ var ErrRecordNotFound = errors.New("usage record not found")
 
 const usageColumns = "generation_id, created_at, key_id, org_id, budget_id, model, provider, upstream_model, " +
 	"prompt_tokens, completion_tokens, reasoning_tokens, cached_tokens, cache_write_tokens, " +
-	"cost_nanos, latency_us, ttfb_us, status, streamed, cancelled, error_code"
+	"cost_nanos, cache_discount_nanos, is_byok, byok_cost_nanos, latency_us, ttfb_us, status, streamed, cancelled, error_code"
 
 // usageParams is the number of columns, hence bound parameters, per record.
-const usageParams = 20
+const usageParams = 23
 
-// chunkRows is the number of records per INSERT statement. 100 rows is 2000 parameters: far
+// chunkRows is the number of records per INSERT statement. 100 rows is 2300 parameters: far
 // under SQLite's limit (32766 since 3.32), and past the point where larger statements write
 // noticeably faster.
 const chunkRows = 100
@@ -106,6 +106,9 @@ func appendUsageArgs(args []any, recs []accounting.Record) []any {
 			r.CachedTokens,
 			r.CacheWriteTokens,
 			int64(r.Cost),
+			int64(r.CacheDiscount),
+			boolInt(r.BYOK),
+			int64(r.BYOKCost),
 			r.Latency.Microseconds(),
 			r.TTFB.Microseconds(),
 			int64(r.Status),
@@ -136,12 +139,13 @@ func (s *Store) UsageByGeneration(ctx context.Context, id string) (accounting.Re
 	var (
 		gen                                string
 		createdUS, cost, latencyUS, ttfbUS int64
+		cacheDiscount, isBYOK, byokCost    int64
 		status, streamed, cancelled        int64
 	)
 	err := s.r.QueryRowContext(ctx, "SELECT "+usageColumns+" FROM usage_records WHERE generation_id = ?", id).Scan(
 		&gen, &createdUS, &r.KeyID, &r.OrgID, &r.BudgetID, &r.Model, &r.Provider, &r.UpstreamModel,
 		&r.PromptTokens, &r.CompletionTokens, &r.ReasoningTokens, &r.CachedTokens, &r.CacheWriteTokens,
-		&cost, &latencyUS, &ttfbUS, &status, &streamed, &cancelled, &r.ErrorCode)
+		&cost, &cacheDiscount, &isBYOK, &byokCost, &latencyUS, &ttfbUS, &status, &streamed, &cancelled, &r.ErrorCode)
 	if errors.Is(err, sql.ErrNoRows) {
 		return accounting.Record{}, fmt.Errorf("generation %q: %w", id, ErrRecordNotFound)
 	}
@@ -151,6 +155,9 @@ func (s *Store) UsageByGeneration(ctx context.Context, id string) (accounting.Re
 	copy(r.GenerationID[:], gen)
 	r.Time = time.UnixMicro(createdUS).UTC()
 	r.Cost = money.Nanos(cost)
+	r.CacheDiscount = money.Nanos(cacheDiscount)
+	r.BYOK = isBYOK != 0
+	r.BYOKCost = money.Nanos(byokCost)
 	r.Latency = time.Duration(latencyUS) * time.Microsecond
 	r.TTFB = time.Duration(ttfbUS) * time.Microsecond
 	r.Status = int(status)

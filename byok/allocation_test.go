@@ -1,0 +1,58 @@
+//go:build !race
+
+package byok
+
+import (
+	"context"
+	"fmt"
+	"testing"
+)
+
+// TestAllocationsLookup: the request path looks a credential up on every request to a
+// provider, so Lookup must not allocate, hit or miss.
+func TestAllocationsLookup(t *testing.T) {
+	s := mustSealer(t, newKey(t))
+	var rows []SealedCredential
+	for i := range 100 {
+		rows = append(rows, sealed(s, int64(i+1), int64(i), fmt.Sprintf("provider-%d", i%5), "sk-allocation-test", Prefer))
+	}
+	c, err := NewCache(context.Background(), &memLoader{rows: rows}, s, Options{Interval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	provider := []byte("provider-2") // built at run time, as the request path's ids are interned strings
+	p := string(provider)
+	var found bool
+	if n := testing.AllocsPerRun(1000, func() {
+		_, found = c.Lookup(7, p)
+	}); n != 0 || !found {
+		t.Errorf("Lookup hit: %v allocations per call, found %v", n, found)
+	}
+	if n := testing.AllocsPerRun(1000, func() {
+		_, found = c.Lookup(7, "provider-3")
+	}); n != 0 || found {
+		t.Errorf("Lookup miss: %v allocations per call, found %v", n, found)
+	}
+}
+
+func BenchmarkLookup(b *testing.B) {
+	s := mustSealer(b, newKey(b))
+	var rows []SealedCredential
+	for i := range 1000 {
+		rows = append(rows, sealed(s, int64(i+1), int64(i), "openai", "sk-bench", Prefer))
+	}
+	c, err := NewCache(context.Background(), &memLoader{rows: rows}, s, Options{Interval: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		var org int64
+		for pb.Next() {
+			c.Lookup(org%1000, "openai")
+			org++
+		}
+	})
+}
