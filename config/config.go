@@ -29,6 +29,7 @@ type Config struct {
 	Streaming  Streaming  `yaml:"streaming"`
 	Limits     Limits     `yaml:"limits"`
 	Routing    Routing    `yaml:"routing"`
+	BYOK       BYOK       `yaml:"byok"`
 	Bootstrap  Bootstrap  `yaml:"bootstrap"`
 	Providers  []Provider `yaml:"providers"` // at least one
 	Models     []Model    `yaml:"models"`    // at least one
@@ -127,6 +128,15 @@ type HealthRules struct {
 type Probes struct {
 	Interval time.Duration `yaml:"interval"` // mean time between probes, jittered ±20%; default 30s
 	Timeout  time.Duration `yaml:"timeout"`  // default 5s
+}
+
+// BYOK governs organizations' own provider keys (stored through /v1/byok, sealed under
+// $AROUTER_MASTER_KEY).
+type BYOK struct {
+	// FeePercent of a BYOK request's list price is charged to the organization's credits;
+	// the request itself is paid to the provider on the organization's key. Default 5; set
+	// -1 for no fee.
+	FeePercent int `yaml:"fee_percent"`
 }
 
 // Bootstrap is what the first start creates: the instance admin and its credits.

@@ -84,6 +84,7 @@ func applyDefaults(c *Config, pres []pricePresence) {
 		c.Limits.RequireCredits = &yes
 	}
 	num(&c.Limits.DefaultMaxTokens, defaultMaxTokens)
+	num(&c.BYOK.FeePercent, 5)
 	num(&c.Routing.MaxAttempts, defaultMaxAttempts)
 	dur(&c.Routing.FailoverTimeout, defaultFailoverTimeout)
 	num(&c.Routing.Breaker.ConsecutiveFailures, defaultConsecutive)

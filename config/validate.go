@@ -93,6 +93,9 @@ func validate(c *Config, pres []pricePresence, p *problems) {
 		p.add("bootstrap.initial_credits", "%s USD is outside 0..1000000", v)
 	}
 
+	if f := c.BYOK.FeePercent; f < -1 || f > 100 {
+		p.add("byok.fee_percent", "%d is outside 0..100 (or -1 for no fee)", f)
+	}
 	r := c.Routing
 	nonNegative(p, "routing.max_attempts", r.MaxAttempts, defaultMaxAttempts)
 	if r.MaxAttempts > 16 {

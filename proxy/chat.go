@@ -15,6 +15,7 @@ import (
 	"github.com/arouter/arouter/apikey"
 	"github.com/arouter/arouter/balancer"
 	"github.com/arouter/arouter/budget"
+	"github.com/arouter/arouter/byok"
 	"github.com/arouter/arouter/catalog"
 	"github.com/arouter/arouter/health"
 	"github.com/arouter/arouter/money"
@@ -53,7 +54,8 @@ func (s *Server) chat(ctx *fasthttp.RequestCtx) {
 	var names [3 * maxRouteProviders]string
 	route := s.route(&req, names[:0])
 	x := exchange{
-		reservation: reservation,
+		reservation:    reservation,
+		byokFeePercent: s.opts.BYOKFeePercent,
 		rec: accounting.Record{
 			GenerationID: accounting.NewGenerationID(start),
 			Time:         start,
@@ -92,14 +94,36 @@ func (s *Server) chat(ctx *fasthttp.RequestCtx) {
 				break
 			}
 			x.attempt(&s.routes[dep.Index], dep)
+			plan, unusable := s.planCredentials(key.OrgID, dep.Provider)
+			x.byokFellBack = x.byokFellBack || unusable
+			var e *upstreamError
+			if plan.n == 0 {
+				// The organization may use only its own key here, and that key cannot be opened.
+				e = byokUnusable(dep.Provider)
+				attempts.Add(dep, e.api)
+				last = e
+				continue
+			}
 			// The attempt runs inside the deployment's circuit breaker, which counts its
 			// outcome; a stream's is decided at its first event, before forwardStream returns.
-			var e *upstreamError
+			// With an organization's own key, both of the deployment's credentials are tried
+			// within one attempt.
 			ran := s.bal.Attempt(dep, func() error {
-				if req.stream {
-					e = s.forwardStream(ctx, &req, &x)
-				} else {
-					e = s.forward(ctx, &req, &x)
+				for i := range plan.n {
+					x.cred = plan.creds[i]
+					if req.stream {
+						e = s.forwardStream(ctx, &req, &x)
+					} else {
+						e = s.forward(ctx, &req, &x)
+					}
+					if e == nil || !e.retryable() || i == plan.n-1 {
+						break
+					}
+					x.byokFellBack = x.byokFellBack || x.cred != nil
+				}
+				if e != nil && x.cred != nil && e.credentialRefused {
+					e = byokRefused(dep.Provider, x.cred, e)
+					return nil // the organization's key was refused, not the provider broken
 				}
 				return e.breakerErr()
 			})
@@ -189,8 +213,14 @@ type exchange struct {
 	// stickyKey names the request's cacheable prefix for sticky routing, when sticky is set.
 	stickyKey uint64
 	sticky    bool
-	rec       accounting.Record
-	usage     catalog.Usage
+	// cred is the organization's own provider key the current attempt uses (nil: the
+	// platform's); byokFellBack says an own key failed or could not be used and the platform's
+	// key served instead; byokFeePercent prices a BYOK request.
+	cred           *byok.Credential
+	byokFellBack   bool
+	byokFeePercent int
+	rec            accounting.Record
+	usage          catalog.Usage
 	// upstreamTTFB is when the provider's headers arrived; providerFailed says the provider,
 	// not the client, is to blame for a failure. Both feed health statistics.
 	upstreamTTFB   time.Duration
@@ -284,6 +314,7 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, req *chatRequest, x *exchange
 		bytebufferpool.Put(body)
 	}()
 	up.prepare(ureq, x.rt, false)
+	up.setCredential(ureq, x.cred)
 	var e *upstreamError
 	if body.B, e = up.appendBody(body.B, req, ctx.PostBody(), x.rt, x.dep.UpstreamModel); e != nil {
 		return e
@@ -334,6 +365,7 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, req *chatRequest, x *exchange
 func (x *exchange) setResponseHeaders(ctx *fasthttp.RequestCtx) {
 	ctx.Response.Header.SetBytesKV(headerGenerationID, x.rec.GenerationID.Bytes())
 	ctx.Response.Header.SetBytesKV(headerProvider, x.rt.providerID)
+	x.setBYOKHeaders(ctx)
 }
 
 var (
@@ -404,6 +436,7 @@ func addCost(b []byte, vs, ve int, x *exchange) []byte {
 		full := x.model.Prices.Cost(&catalog.Usage{Prompt: u.Prompt, Completion: u.Completion})
 		x.rec.CacheDiscount = full - x.rec.Cost
 	}
+	x.priceBYOK(x.byokFeePercent)
 	var costBuf, discBuf [24]byte
 	cost := money.AppendUSD(costBuf[:0], x.rec.Cost)
 	var disc []byte
@@ -428,13 +461,18 @@ func addCost(b []byte, vs, ve int, x *exchange) []byte {
 			discVS, discVE = vs+cs, vs+ce
 		}
 	}
-	var tail [64]byte
+	var tail [128]byte
 	add := tail[:0]
 	if costVS < 0 {
 		add = append(append(add, `,"cost":`...), cost...)
 	}
 	if discVS < 0 && disc != nil {
 		add = append(append(add, `,"cache_discount":`...), disc...)
+	}
+	if x.rec.BYOK {
+		// cost is the gateway's fee; the provider bills byok_cost on the organization's key.
+		add = append(add, `,"is_byok":true,"byok_cost":`...)
+		add = money.AppendUSD(add, x.rec.BYOKCost)
 	}
 	if len(add) > 0 {
 		if members == 0 {

@@ -20,6 +20,7 @@ import (
 	"github.com/arouter/arouter/apikey"
 	"github.com/arouter/arouter/balancer"
 	"github.com/arouter/arouter/budget"
+	"github.com/arouter/arouter/byok"
 	"github.com/arouter/arouter/catalog"
 	"github.com/arouter/arouter/health"
 	"github.com/arouter/arouter/money"
@@ -48,6 +49,11 @@ type Admitter interface {
 	Settle(r budget.Reservation, c budget.Charge, now time.Time)
 }
 
+// BYOKLookup finds an organization's own credential for a provider. byok.Cache implements it.
+type BYOKLookup interface {
+	Lookup(orgID int64, provider string) (*byok.Credential, bool)
+}
+
 // ManagementAPI serves the paths it Handles on the same listener. admin.API implements it.
 type ManagementAPI interface {
 	Handles(path []byte) bool
@@ -70,8 +76,13 @@ type Options struct {
 	Health   HealthObserver // optional
 	// Management serves the Management API; nil leaves its paths unanswered (404).
 	Management ManagementAPI
-	Providers  []ProviderOptions
-	Logger     *zap.Logger
+	// BYOK finds organizations' own provider keys; nil serves everyone on the platform's keys.
+	BYOK BYOKLookup
+	// BYOKFeePercent of a BYOK request's list price is charged to the organization's credits
+	// (the request itself is paid to the provider on its own key). Default 5; negative is 0.
+	BYOKFeePercent int
+	Providers      []ProviderOptions
+	Logger         *zap.Logger
 	// Metrics receives per-provider metrics; process-wide ones go to the default set.
 	Metrics *metrics.Set
 
@@ -142,6 +153,12 @@ func New(o Options) (*Server, error) {
 	setDefault(&o.KeepAliveInterval, 15*time.Second)
 	setDefault(&o.DefaultMaxTokens, 4096)
 	setDefault(&o.MaxAttempts, 5)
+	if o.BYOKFeePercent == 0 {
+		o.BYOKFeePercent = 5
+	}
+	if o.BYOKFeePercent < 0 {
+		o.BYOKFeePercent = 0
+	}
 	setDefault(&o.StickySize, 100_000)
 	if o.StickyTTL == 0 {
 		o.StickyTTL = 5 * time.Minute

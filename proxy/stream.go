@@ -26,6 +26,7 @@ func (s *Server) forwardStream(ctx *fasthttp.RequestCtx, req *chatRequest, x *ex
 	ureq := fasthttp.AcquireRequest()
 	body := bytebufferpool.Get()
 	up.prepare(ureq, x.rt, true)
+	up.setCredential(ureq, x.cred)
 	var e *upstreamError
 	if body.B, e = up.appendBody(body.B, req, ctx.PostBody(), x.rt, x.dep.UpstreamModel); e != nil {
 		fasthttp.ReleaseRequest(ureq)
@@ -530,6 +531,7 @@ func (r *sseRelay) upstreamEnded(err error) {
 		// Bill what the provider reported before it failed.
 		r.x.usage = t.Usage()
 		r.x.rec.Cost = r.x.model.Prices.Cost(&r.x.usage)
+		r.x.priceBYOK(r.x.byokFeePercent)
 	}
 	upstreamErrStream.Inc()
 	streamsInterrupted.Inc()

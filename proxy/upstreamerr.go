@@ -20,6 +20,11 @@ type upstreamError struct {
 	// retryAt is when a provider that answered 429 or 503 asked to be tried again (its
 	// Retry-After, or a short default for a 429): the deployment is skipped until then.
 	retryAt time.Time
+	// tryElsewhere: not the provider's fault, but another deployment may serve.
+	tryElsewhere bool
+	// credentialRefused: the provider refused the credential (401/403). On an organization's
+	// own key that says nothing about the provider's health.
+	credentialRefused bool
 }
 
 // defaultRateLimitCoolDown is how long a deployment that answered 429 without Retry-After is
@@ -30,7 +35,9 @@ var errProviderFault = errors.New("provider failure")
 
 // retryable says whether another deployment may be tried: the provider failed or limited us,
 // and the request itself was fine.
-func (e *upstreamError) retryable() bool { return e.providerFault || e.api.status == 429 }
+func (e *upstreamError) retryable() bool {
+	return e.providerFault || e.tryElsewhere || e.api.status == 429
+}
 
 // breakerErr is the attempt's outcome for the deployment's circuit breaker: nil for success
 // (e nil) or a failure that is not the provider's.
@@ -94,6 +101,7 @@ func upstreamStatusError(provider string, status int, body, retryAfter []byte) *
 	default: // 401/403 (our credentials), 404 (our model mapping), 5xx
 		e.api = newAPIError(502, "provider "+provider+" failed: "+msg, meta)
 		e.providerFault = true
+		e.credentialRefused = status == 401 || status == 403
 	}
 	return e
 }

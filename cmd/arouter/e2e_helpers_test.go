@@ -80,6 +80,7 @@ providers:
     base_url: %s
     api_key: mock-secret
     idle_timeout: %s
+    probe: false # health windows in these tests count requests only
 models:
   - id: openai/gpt-4o-mini
     pricing: {prompt: "0.15", completion: "0.60", cache_read: "0.075"}

@@ -157,6 +157,8 @@ func openGatewayEnv(cfg *config.Config, log *zap.Logger, lookupEnv func(string) 
 		FailoverTimeout:   cfg.Routing.FailoverTimeout,
 		StickyTTL:         stickyTTL(&cfg.Routing.Sticky),
 		StickySize:        cfg.Routing.Sticky.Size,
+		BYOK:              g.byokCache,
+		BYOKFeePercent:    cfg.BYOK.FeePercent,
 		Records:           g.records,
 		Ready:             g.store,
 		Providers:         providers,
