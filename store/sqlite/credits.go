@@ -71,7 +71,11 @@ func (s *Store) LoadSpend(ctx context.Context, now time.Time) (snap budget.Snaps
 	rows, err := tx.QueryContext(ctx, `SELECT budget_id, sum(cost_nanos),
 			sum(CASE WHEN day >= ?1 THEN cost_nanos ELSE 0 END),
 			sum(CASE WHEN day >= ?2 THEN cost_nanos ELSE 0 END),
-			sum(CASE WHEN day >= ?3 THEN cost_nanos ELSE 0 END)
+			sum(CASE WHEN day >= ?3 THEN cost_nanos ELSE 0 END),
+			sum(byok_cost_nanos),
+			sum(CASE WHEN day >= ?1 THEN byok_cost_nanos ELSE 0 END),
+			sum(CASE WHEN day >= ?2 THEN byok_cost_nanos ELSE 0 END),
+			sum(CASE WHEN day >= ?3 THEN byok_cost_nanos ELSE 0 END)
 		FROM usage_daily GROUP BY budget_id`,
 		dayNumber(apikey.Daily.Start(now)), dayNumber(apikey.Weekly.Start(now)), dayNumber(apikey.Monthly.Start(now)))
 	if err != nil {
@@ -80,7 +84,8 @@ func (s *Store) LoadSpend(ctx context.Context, now time.Time) (snap budget.Snaps
 	for rows.Next() {
 		var id int64
 		var ks budget.KeySpend
-		if err := rows.Scan(&id, &ks.Total, &ks.Day, &ks.Week, &ks.Month); err != nil {
+		if err := rows.Scan(&id, &ks.Total, &ks.Day, &ks.Week, &ks.Month,
+			&ks.BYOKTotal, &ks.BYOKDay, &ks.BYOKWeek, &ks.BYOKMonth); err != nil {
 			rows.Close()
 			return snap, err
 		}

@@ -293,3 +293,25 @@ func TestUsageRecordsOrgAndBudget(t *testing.T) {
 		t.Errorf("UsageByGeneration: %+v, %v", got, err)
 	}
 }
+
+func TestLoadSpendBYOK(t *testing.T) {
+	t.Parallel()
+	s := openTest(t)
+	ctx := context.Background()
+	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC) // a Saturday
+	lastMonth := time.Date(2026, 10, 30, 12, 0, 0, 0, time.UTC)
+	a, b := rec(now, 1, 1, 7, 5), rec(lastMonth, 1, 1, 7, 5)
+	a.BYOK, a.BYOKCost = true, 100
+	b.BYOK, b.BYOKCost = true, 40
+	if err := s.WriteUsage(ctx, []accounting.Record{a, b, rec(now, 1, 1, 7, 3)}); err != nil {
+		t.Fatal(err)
+	}
+	snap, err := s.LoadSpend(ctx, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := budget.KeySpend{Total: 13, Day: 8, Week: 8, Month: 8, BYOKTotal: 140, BYOKDay: 100, BYOKWeek: 100, BYOKMonth: 100}
+	if got := snap.Keys[1]; got != want {
+		t.Fatalf("spend %+v, want %+v", got, want)
+	}
+}
