@@ -18,10 +18,6 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// anthropicVersion is the only API version the mock speaks; any value is accepted, as the
-// header's absence is what Anthropic refuses.
-const anthropicVersion = "2023-06-01"
-
 // DefaultThinkingTokens is the length of the thinking block when a request enables extended
 // thinking and Behavior.ReasoningTokens is 0.
 const DefaultThinkingTokens = 8

@@ -102,6 +102,3 @@ func (r *sseRelay) relayFrames(b []byte) {
 		b = b[end:]
 	}
 }
-
-// errTranslatorStopped closes the upstream body of a stream whose translator reported an error.
-var errTranslatorStopped = errors.New("stream translation stopped")
