@@ -3,6 +3,7 @@
 package accounting
 
 import (
+	"errors"
 	"time"
 
 	"github.com/arouter/arouter/money"
@@ -46,3 +47,6 @@ type Record struct {
 	// "upstream_connect", "stream_interrupted". Never free text from a body.
 	ErrorCode string
 }
+
+// ErrRecordNotFound is returned (wrapped) by stores that have no record of a generation id.
+var ErrRecordNotFound = errors.New("usage record not found")

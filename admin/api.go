@@ -56,9 +56,13 @@ type Options struct {
 	Sealer *byok.Sealer
 	// BYOK is reloaded after every credential change; nil when nothing in this process
 	// holds credentials (the CLI working on the store directly).
-	BYOK   BYOKReloader
-	Logger *zap.Logger
-	Now    func() time.Time // for tests; default time.Now
+	BYOK BYOKReloader
+	// Recent and Generations serve GET /v1/generation: records from memory first (they may
+	// not be stored yet), then from the store. Without them the endpoint answers 404.
+	Recent      RecentRecords
+	Generations GenerationStore
+	Logger      *zap.Logger
+	Now         func() time.Time // for tests; default time.Now
 }
 
 // API is the Management API. It is safe for concurrent use.
@@ -71,6 +75,8 @@ type API struct {
 	providers []string
 	sealer    *byok.Sealer
 	byok      BYOKReloader
+	recent    RecentRecords
+	gen       GenerationStore
 	log       *zap.Logger
 	now       func() time.Time
 }
@@ -84,13 +90,14 @@ func New(o Options) *API {
 		o.Now = time.Now
 	}
 	return &API{store: o.Store, ledger: o.Ledger, keys: o.Keys, cache: o.Cache, cat: o.Catalog,
-		providers: slices.Clone(o.Providers), sealer: o.Sealer, byok: o.BYOK, log: o.Logger, now: o.Now}
+		providers: slices.Clone(o.Providers), sealer: o.Sealer, byok: o.BYOK, recent: o.Recent, gen: o.Generations,
+		log: o.Logger, now: o.Now}
 }
 
 // Handles reports whether path belongs to the Management API.
 func (a *API) Handles(path []byte) bool {
 	p := string(path)
-	for _, prefix := range []string{"/v1/key", "/v1/keys", "/v1/credits", "/v1/orgs", "/v1/management-keys", "/v1/me", "/v1/byok"} {
+	for _, prefix := range []string{"/v1/key", "/v1/keys", "/v1/credits", "/v1/orgs", "/v1/management-keys", "/v1/me", "/v1/generation", "/v1/byok"} {
 		if p == prefix || strings.HasPrefix(p, prefix+"/") {
 			return true
 		}
@@ -104,6 +111,10 @@ func (a *API) Handle(ctx *fasthttp.RequestCtx) {
 	parts := strings.Split(strings.TrimPrefix(path, "/v1/"), "/")
 	method := string(ctx.Method())
 
+	if parts[0] == "generation" && len(parts) == 1 {
+		a.generation(ctx)
+		return
+	}
 	if parts[0] == "key" && len(parts) == 1 {
 		if method != fasthttp.MethodGet {
 			methodNotAllowed(ctx, "GET")

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"errors"
+	"strconv"
 	"time"
 
 	"github.com/valyala/bytebufferpool"
@@ -354,6 +355,7 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, req *chatRequest, x *exchange
 	}
 	ctx.Response.Header.SetContentTypeBytes(contentTypeJSON)
 	x.setResponseHeaders(ctx)
+	x.setTimingHeaders(ctx, time.Now(), true)
 	// Hand the body buffer over instead of copying it; the server's spare buffer goes back to
 	// the upstream response so both pools stay balanced.
 	uresp.SwapBody(ctx.Response.SwapBody(out))
@@ -371,7 +373,21 @@ func (x *exchange) setResponseHeaders(ctx *fasthttp.RequestCtx) {
 var (
 	headerGenerationID = []byte("X-Generation-Id")
 	headerProvider     = []byte("X-ARouter-Provider")
+	headerLatency      = []byte("X-ARouter-Latency-Ms")
+	headerTTFB         = []byte("X-ARouter-TTFB-Ms")
 )
+
+// setTimingHeaders reports the gateway's timing in milliseconds: the time to the first byte of
+// the answer (for a stream, its first event) and, when the answer is whole (not a stream),
+// the total time. The record keeps both, and GET /v1/generation serves them.
+func (x *exchange) setTimingHeaders(ctx *fasthttp.RequestCtx, now time.Time, whole bool) {
+	var buf [24]byte
+	ms := strconv.AppendFloat(buf[:0], float64(now.Sub(x.rec.Time).Microseconds())/1000, 'f', 3, 64)
+	ctx.Response.Header.SetBytesKV(headerTTFB, ms)
+	if whole {
+		ctx.Response.Header.SetBytesKV(headerLatency, ms)
+	}
+}
 
 // addCostToResponse reads usage from a chat.completion body and writes "cost" into it, and
 // makes "model" name the public model that served the request. ok is false when the body is
@@ -582,6 +598,9 @@ func (s *Server) account(x *exchange, status int) {
 	chatDuration.Update(r.Latency.Seconds())
 	if !r.Cancelled {
 		s.observe(x, now)
+	}
+	if s.opts.Recent != nil {
+		s.opts.Recent.Add(r)
 	}
 	if !s.records.Enqueue(r) {
 		accountingDrops.Inc()

@@ -37,6 +37,12 @@ type RecordSink interface {
 	Enqueue(r *accounting.Record) bool
 }
 
+// RecentRecords keeps finished records readable before they are stored (GET /v1/generation).
+// accounting.Recent implements it; Add must not block for long or allocate.
+type RecentRecords interface {
+	Add(r *accounting.Record)
+}
+
 // HealthObserver records each provider outcome per deployment. health.Tracker implements it.
 type HealthObserver interface {
 	Observe(deployment int, o health.Outcome, now time.Time)
@@ -76,6 +82,8 @@ type Options struct {
 	Health   HealthObserver // optional
 	// Management serves the Management API; nil leaves its paths unanswered (404).
 	Management ManagementAPI
+	// Recent, if set, sees every finished record.
+	Recent RecentRecords
 	// BYOK finds organizations' own provider keys; nil serves everyone on the platform's keys.
 	BYOK BYOKLookup
 	// BYOKFeePercent of a BYOK request's list price is charged to the organization's credits

@@ -93,6 +93,7 @@ func (s *Server) forwardStream(ctx *fasthttp.RequestCtx, req *chatRequest, x *ex
 	ctx.Response.Header.Set(fasthttp.HeaderCacheControl, "no-cache")
 	ctx.Response.Header.Set("X-Accel-Buffering", "no") // ask nginx in front of us not to buffer
 	r.x.setResponseHeaders(ctx)
+	r.x.setTimingHeaders(ctx, time.Now(), false)
 	// Take the write deadline from the server: it would be a total one. Read sets a fresh
 	// per-write deadline before every chunk instead.
 	_ = ctx.SetWriteDeadline(time.Now().Add(r.writeTimeout))

@@ -45,6 +45,7 @@ type gateway struct {
 	server     *proxy.Server
 	health     *health.Tracker
 	prober     *health.Prober
+	recent     *accounting.Recent // finished records, readable before they are stored
 	mocks      []*mockllm.Server
 	ln         net.Listener
 	metrics    *metrics.Set
@@ -143,14 +144,17 @@ func openGatewayEnv(cfg *config.Config, log *zap.Logger, lookupEnv func(string) 
 	if g.byokCache, err = openBYOKCache(g.store, g.sealer, log); err != nil {
 		return nil, err
 	}
+	g.recent = accounting.NewRecent(0)
 	g.admin = admin.New(admin.Options{Store: g.store, Ledger: g.ledger, Keys: g.keys, Cache: g.keys, Catalog: cat,
-		Providers: providerIDs(cfg), Sealer: g.sealer, BYOK: g.byokCache, Logger: log})
+		Providers: providerIDs(cfg), Sealer: g.sealer, BYOK: g.byokCache, Logger: log,
+		Recent: g.recent, Generations: g.store})
 	g.server, err = proxy.New(proxy.Options{
 		Catalog:           cat,
 		Balancer:          balancer.New(cat, balOpts),
 		Health:            g.health,
 		Keys:              g.keys,
 		Budget:            g.ledger,
+		Recent:            g.recent,
 		Management:        g.admin,
 		DefaultMaxTokens:  cfg.Limits.DefaultMaxTokens,
 		MaxAttempts:       cfg.Routing.MaxAttempts,

@@ -439,3 +439,16 @@ func isConstraint(err error, code int) bool {
 	var se *sqlite.Error
 	return errors.As(err, &se) && se.Code() == code
 }
+
+// KeyOwner returns the organization and creator of the key with id keyID, deleted or not (a
+// deleted key's usage records are still its organization's).
+func (s *Store) KeyOwner(ctx context.Context, keyID int64) (orgID, creatorID int64, err error) {
+	err = s.r.QueryRowContext(ctx, "SELECT org_id, creator_id FROM api_keys WHERE id = ?", keyID).Scan(&orgID, &creatorID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, 0, fmt.Errorf("key %d: %w", keyID, apikey.ErrNotFound)
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("key %d: %w", keyID, err)
+	}
+	return orgID, creatorID, nil
+}

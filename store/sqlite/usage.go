@@ -13,7 +13,7 @@ import (
 )
 
 // ErrRecordNotFound is returned (wrapped) by UsageByGeneration when no record has the id.
-var ErrRecordNotFound = errors.New("usage record not found")
+var ErrRecordNotFound = accounting.ErrRecordNotFound
 
 const usageColumns = "generation_id, created_at, key_id, org_id, budget_id, model, provider, upstream_model, " +
 	"prompt_tokens, completion_tokens, reasoning_tokens, cached_tokens, cache_write_tokens, " +
