@@ -5,7 +5,7 @@ BIN     := bin/arouter
 CONFIG  ?= configs/arouter.yaml
 PKGS    := ./...
 
-.PHONY: all build run test test-race test-alloc fmt-check vet bench fuzz clean
+.PHONY: all build run test test-race test-alloc fmt-check vet bench bench-quick bench-micro fuzz clean
 
 all: build
 
@@ -33,8 +33,18 @@ test-race:
 test-alloc:
 	$(GO) test -count=1 -run 'Allocat' -timeout 5m $(PKGS)
 
-## bench: Go microbenchmarks of every hot-path step, with allocations
+## bench: the benchmark suite (about 10 minutes): mock, bare passthrough, ARouter and nginx (when
+## installed) as processes on loopback, every scenario interleaved; writes bench/results.json,
+## bench/RESULTS.md, bench/*.png and bench/profiles/, and ends with a RESULT line
 bench:
+	$(GO) run ./bench/cmd/arbench
+
+## bench-quick: a short run of the suite (under a minute), written to bench/quick/
+bench-quick:
+	$(GO) run ./bench/cmd/arbench -quick
+
+## bench-micro: Go microbenchmarks of every hot-path step, with allocations
+bench-micro:
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 $(PKGS)
 
 ## fuzz: run the request/response scanner fuzzer for a minute

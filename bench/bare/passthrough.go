@@ -1,7 +1,10 @@
-// Package bench measures ARouter against the physical limit of its own stack: a bare fasthttp
-// passthrough proxy that forwards bytes with no auth, parsing or accounting. Every figure the
-// suite reports is a ratio to that baseline, measured in the same run.
-package bench
+// Package bare is the physical limit of ARouter's own stack: a fasthttp reverse proxy that
+// forwards bytes to one upstream with no auth, parsing, routing or accounting. Every figure the
+// benchmark suite reports is compared with it, measured in the same run.
+//
+// It is a package of its own, importing nothing but fasthttp, so that the passthrough process
+// the suite starts (bench/cmd/passthrough) carries no code that ARouter's does not.
+package bare
 
 import (
 	"io"
@@ -11,23 +14,28 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// Passthrough is the baseline proxy: it forwards each request to one upstream and copies the
-// answer back, streaming bodies that the upstream streams. It does only what any reverse proxy
-// must, so the gap between it and ARouter is exactly the cost of the gateway's features.
+// Passthrough forwards each request to one upstream and copies the answer back, streaming bodies
+// that the upstream streams. It does only what any reverse proxy must, so the gap between it and
+// ARouter is exactly the cost of the gateway's features. Its buffer sizes and limits are those of
+// ARouter's server and provider clients, so that memory per connection compares like for like.
 type Passthrough struct {
 	client *fasthttp.HostClient
 	server *fasthttp.Server
 }
 
-// NewPassthrough forwards to upstreamAddr (host:port) over plain HTTP.
-func NewPassthrough(upstreamAddr string) *Passthrough {
+// NewPassthrough forwards to upstreamAddr (host:port) over plain HTTP. dial, if not nil, replaces
+// TCP for the upstream connections (in-memory benchmarks).
+func NewPassthrough(upstreamAddr string, dial fasthttp.DialFunc) *Passthrough {
 	p := &Passthrough{client: &fasthttp.HostClient{
 		Addr:                upstreamAddr,
+		Dial:                dial,
 		MaxConns:            20000,
 		MaxConnWaitTimeout:  5 * time.Second,
 		MaxIdleConnDuration: time.Minute,
 		ReadBufferSize:      16 << 10,
 		WriteBufferSize:     16 << 10,
+		// POSTs are not idempotent: never resend one, as ARouter does not.
+		RetryIfErr: func(*fasthttp.Request, int, error) (bool, bool) { return false, false },
 	}}
 	p.server = &fasthttp.Server{
 		Handler:               p.handle,
@@ -36,6 +44,7 @@ func NewPassthrough(upstreamAddr string) *Passthrough {
 		WriteBufferSize:       4 << 10,
 		NoDefaultServerHeader: true,
 		NoDefaultContentType:  true,
+		CloseOnShutdown:       true,
 	}
 	return p
 }
