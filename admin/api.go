@@ -97,7 +97,7 @@ func New(o Options) *API {
 // Handles reports whether path belongs to the Management API.
 func (a *API) Handles(path []byte) bool {
 	p := string(path)
-	for _, prefix := range []string{"/v1/key", "/v1/keys", "/v1/credits", "/v1/orgs", "/v1/management-keys", "/v1/me", "/v1/generation", "/v1/byok"} {
+	for _, prefix := range []string{"/v1/key", "/v1/keys", "/v1/credits", "/v1/orgs", "/v1/management-keys", "/v1/me", "/v1/generation", "/v1/byok", "/v1/activity"} {
 		if p == prefix || strings.HasPrefix(p, prefix+"/") {
 			return true
 		}
@@ -171,6 +171,10 @@ func (a *API) serve(ctx *fasthttp.RequestCtx, p *tenancy.Principal) {
 		route(c, method, map[string]func(*call){"GET": (*call).listBYOK, "POST": (*call).createBYOK})
 	case parts[0] == "byok" && len(parts) == 2:
 		route(c, method, map[string]func(*call){"DELETE": func(c *call) { c.deleteBYOK(parts[1]) }})
+	case parts[0] == "activity" && len(parts) == 1:
+		route(c, method, map[string]func(*call){"GET": (*call).getActivity})
+	case parts[0] == "activity" && len(parts) == 2 && parts[1] == "export":
+		route(c, method, map[string]func(*call){"GET": (*call).exportActivity})
 	default:
 		errNoEndpoint.write(ctx)
 	}

@@ -30,6 +30,7 @@ type Config struct {
 	Limits     Limits     `yaml:"limits"`
 	Routing    Routing    `yaml:"routing"`
 	BYOK       BYOK       `yaml:"byok"`
+	Retention  Retention  `yaml:"retention"`
 	Bootstrap  Bootstrap  `yaml:"bootstrap"`
 	Providers  []Provider `yaml:"providers"` // at least one
 	Models     []Model    `yaml:"models"`    // at least one
@@ -137,6 +138,15 @@ type BYOK struct {
 	// the request itself is paid to the provider on the organization's key. Default 5; set
 	// -1 for no fee.
 	FeePercent int `yaml:"fee_percent"`
+}
+
+// Retention bounds how long the store keeps raw usage records. The daily roll-ups that activity
+// reports read are kept whatever the setting, so reports over old ranges keep their figures.
+type Retention struct {
+	// UsageRecords: records older than this are deleted in the background, in small batches.
+	// Default 2160h (90 days); 0s keeps them forever; otherwise at least 24h, because
+	// GET /v1/generation reads them.
+	UsageRecords *time.Duration `yaml:"usage_records"`
 }
 
 // Bootstrap is what the first start creates: the instance admin and its credits.

@@ -252,7 +252,7 @@ var structTypes = map[string]reflect.Type{}
 
 func init() {
 	for _, v := range []any{Config{}, Store{}, Server{}, Keys{}, Accounting{}, Streaming{},
-		Limits{}, Routing{}, BYOK{}, Breaker{}, HealthRules{}, Probes{}, Sticky{}, Bootstrap{}, Provider{}, Mock{}, Model{}, Pricing{}, Deployment{}} {
+		Limits{}, Routing{}, BYOK{}, Retention{}, Breaker{}, HealthRules{}, Probes{}, Sticky{}, Bootstrap{}, Provider{}, Mock{}, Model{}, Pricing{}, Deployment{}} {
 		t := reflect.TypeOf(v)
 		structTypes[t.String()] = t
 	}

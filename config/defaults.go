@@ -39,6 +39,8 @@ const (
 	defaultMaxCoolDown     = 5 * time.Minute
 	defaultProbeInterval   = 30 * time.Second
 	defaultProbeTimeout    = 5 * time.Second
+	defaultUsageRetention  = 90 * 24 * time.Hour
+	minUsageRetention      = 24 * time.Hour
 	defaultAdminEmail      = "admin@localhost"
 	defaultInitialCredits  = USD(100 * money.PerUSD)
 
@@ -98,6 +100,10 @@ func applyDefaults(c *Config, pres []pricePresence) {
 	}
 	dur(&c.Routing.Sticky.TTL, 5*time.Minute)
 	num(&c.Routing.Sticky.Size, 100_000)
+	if c.Retention.UsageRecords == nil {
+		d := defaultUsageRetention
+		c.Retention.UsageRecords = &d
+	}
 	str(&c.Bootstrap.AdminEmail, defaultAdminEmail)
 	if c.Bootstrap.InitialCredits == nil {
 		def := defaultInitialCredits

@@ -93,6 +93,13 @@ func validate(c *Config, pres []pricePresence, p *problems) {
 		p.add("bootstrap.initial_credits", "%s USD is outside 0..1000000", v)
 	}
 
+	switch r := *c.Retention.UsageRecords; {
+	case r < 0:
+		p.add("retention.usage_records", "must not be negative (got %s); use 0s to keep records forever", r)
+	case r != 0 && r < minUsageRetention:
+		p.add("retention.usage_records", "%s is too short: use at least %s (GET /v1/generation reads the records), or 0s to keep them forever; the default is %s (90 days)",
+			r, minUsageRetention, defaultUsageRetention)
+	}
 	if f := c.BYOK.FeePercent; f < -1 || f > 100 {
 		p.add("byok.fee_percent", "%d is outside 0..100 (or -1 for no fee)", f)
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/arouter/arouter/providers/anthropic"
 	"github.com/arouter/arouter/providers/gemini"
 	"github.com/arouter/arouter/proxy"
+	"github.com/arouter/arouter/retention"
 	"github.com/arouter/arouter/store/sqlite"
 )
 
@@ -54,6 +55,7 @@ type gateway struct {
 	// the organizations' opened credentials for the request path.
 	sealer    *byok.Sealer
 	byokCache *byok.Cache
+	retention *retention.Pruner // deletes old usage records; nil when they are kept forever
 }
 
 // openGateway builds every part from cfg and binds the listen address. On error everything
@@ -180,6 +182,10 @@ func openGatewayEnv(cfg *config.Config, log *zap.Logger, lookupEnv func(string) 
 	}
 	if g.prober, err = g.startProber(cat, providers); err != nil {
 		return nil, err
+	}
+	if age := cfg.Retention.UsageRecords; age != nil && *age > 0 {
+		g.retention = retention.New(g.store, retention.Options{MaxAge: *age, Logger: log})
+		g.retention.Start()
 	}
 	if g.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
 		return nil, fmt.Errorf("listen on %s: %w (is another process using it? change `listen` in the configuration)", cfg.Listen, err)
@@ -323,6 +329,9 @@ func (g *gateway) close() {
 	}
 	if g.prober != nil {
 		g.prober.Stop()
+	}
+	if g.retention != nil {
+		g.retention.Stop()
 	}
 	if g.keys != nil {
 		g.keys.Close()

@@ -23,6 +23,10 @@ Usage:
   arouter credits [show] | credits add USD the credit pool of the current context
   arouter byok list|add PROVIDER|delete ID|rekey
                                            the organization's own provider keys ("arouter byok" for details)
+  arouter activity [--from D --to D --group-by day|model|key|member|provider --key H --model M --member ID]
+                                           usage and cost per group ("arouter activity -h" for details)
+  arouter activity export --format csv|pdf [-o FILE]
+                                           the same as a CSV file or a PDF report
   arouter admin-key                        mint a new management key for the instance admin
   arouter mock   [--listen ADDR] [flags]   run the mock OpenAI-compatible provider alone
   arouter help
@@ -58,6 +62,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = orgsCmd(args[0], args[1:], stdout, stderr)
 	case "byok":
 		err = byokCmd(args[1:], os.Stdin, stdout, stderr)
+	case "activity":
+		err = activityCmd(args[1:], stdout, stderr)
 	case "admin-key":
 		err = adminKeyCmd(args[1:], stdout, stderr)
 	case "mock":

@@ -685,7 +685,7 @@ func TestKeyQueriesUseIndexes(t *testing.T) {
 		{"SELECT id FROM api_keys WHERE org_id = ? AND deleted_at IS NULL ORDER BY id DESC", []any{1}, "api_keys_org_id"},
 		{principalSQL, []any{[]byte("x")}, "sqlite_autoindex_management_keys_1"},
 		{"SELECT budget_id FROM usage_daily WHERE budget_id = ? AND day >= ?", []any{1, 2}, "usage_daily_budget_day"},
-		{"SELECT org_id FROM usage_daily WHERE org_id = ? AND day >= ?", []any{1, 2}, "usage_daily_org_day"},
+		{"SELECT org_id FROM usage_daily WHERE org_id = ? AND day >= ?", []any{1, 2}, "PRIMARY KEY (org_id=? AND day>?)"},
 	} {
 		rows, err := s.r.Query("EXPLAIN QUERY PLAN "+c.query, c.args...)
 		if err != nil {

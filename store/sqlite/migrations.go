@@ -219,6 +219,138 @@ var migrations = []string{
 			byok_requests      = byok_requests + excluded.byok_requests,
 			byok_cost_nanos    = byok_cost_nanos + excluded.byok_cost_nanos;
 	END;`,
+
+	// 5: activity reports. usage_daily is rebuilt with org_id first in its key, so that one
+	// organization's days are one contiguous range of the table (they were spread among every
+	// organization's rows of the same days, read through usage_daily_org_day, one lookup per
+	// row); that index is then redundant and goes. Two coarser roll-ups join it, because the
+	// number of usage_daily rows grows with the key × model × provider pairs in use, up to one
+	// row per record: usage_daily_models (per organization, day, model and provider) serves
+	// reports that need no key, usage_daily_keys (per organization, day and key) those that
+	// need no model. Both are backfilled from usage_daily, which holds exactly the records' sums,
+	// and the trigger maintains all three in the statement that inserts the record, so a record
+	// that ON CONFLICT DO NOTHING skips still adds nothing anywhere.
+	`CREATE TABLE usage_daily_v5 (
+		org_id             INTEGER NOT NULL,
+		day                INTEGER NOT NULL,
+		key_id             INTEGER NOT NULL,
+		model              TEXT    NOT NULL,
+		provider           TEXT    NOT NULL,
+		budget_id          INTEGER NOT NULL,
+		requests           INTEGER NOT NULL,
+		prompt_tokens      INTEGER NOT NULL,
+		completion_tokens  INTEGER NOT NULL,
+		reasoning_tokens   INTEGER NOT NULL,
+		cached_tokens      INTEGER NOT NULL,
+		cache_write_tokens INTEGER NOT NULL,
+		cost_nanos         INTEGER NOT NULL,
+		byok_requests      INTEGER NOT NULL,
+		byok_cost_nanos    INTEGER NOT NULL,
+		PRIMARY KEY (org_id, day, key_id, model, provider, budget_id)
+	) STRICT, WITHOUT ROWID;
+	INSERT INTO usage_daily_v5 (org_id, day, key_id, model, provider, budget_id, requests, prompt_tokens,
+		completion_tokens, reasoning_tokens, cached_tokens, cache_write_tokens, cost_nanos, byok_requests, byok_cost_nanos)
+	SELECT org_id, day, key_id, model, provider, budget_id, requests, prompt_tokens,
+		completion_tokens, reasoning_tokens, cached_tokens, cache_write_tokens, cost_nanos, byok_requests, byok_cost_nanos
+	FROM usage_daily;
+	DROP TRIGGER usage_records_roll_up;
+	DROP TABLE usage_daily;
+	ALTER TABLE usage_daily_v5 RENAME TO usage_daily;
+	CREATE INDEX usage_daily_budget_day ON usage_daily (budget_id, day);
+
+	CREATE TABLE usage_daily_models (
+		org_id             INTEGER NOT NULL,
+		day                INTEGER NOT NULL,
+		model              TEXT    NOT NULL,
+		provider           TEXT    NOT NULL,
+		requests           INTEGER NOT NULL,
+		prompt_tokens      INTEGER NOT NULL,
+		completion_tokens  INTEGER NOT NULL,
+		reasoning_tokens   INTEGER NOT NULL,
+		cached_tokens      INTEGER NOT NULL,
+		cache_write_tokens INTEGER NOT NULL,
+		cost_nanos         INTEGER NOT NULL,
+		byok_requests      INTEGER NOT NULL,
+		byok_cost_nanos    INTEGER NOT NULL,
+		PRIMARY KEY (org_id, day, model, provider)
+	) STRICT, WITHOUT ROWID;
+	INSERT INTO usage_daily_models (org_id, day, model, provider, requests, prompt_tokens, completion_tokens,
+		reasoning_tokens, cached_tokens, cache_write_tokens, cost_nanos, byok_requests, byok_cost_nanos)
+	SELECT org_id, day, model, provider, sum(requests), sum(prompt_tokens), sum(completion_tokens),
+		sum(reasoning_tokens), sum(cached_tokens), sum(cache_write_tokens), sum(cost_nanos), sum(byok_requests), sum(byok_cost_nanos)
+	FROM usage_daily GROUP BY org_id, day, model, provider;
+
+	CREATE TABLE usage_daily_keys (
+		org_id             INTEGER NOT NULL,
+		day                INTEGER NOT NULL,
+		key_id             INTEGER NOT NULL,
+		requests           INTEGER NOT NULL,
+		prompt_tokens      INTEGER NOT NULL,
+		completion_tokens  INTEGER NOT NULL,
+		reasoning_tokens   INTEGER NOT NULL,
+		cached_tokens      INTEGER NOT NULL,
+		cache_write_tokens INTEGER NOT NULL,
+		cost_nanos         INTEGER NOT NULL,
+		byok_requests      INTEGER NOT NULL,
+		byok_cost_nanos    INTEGER NOT NULL,
+		PRIMARY KEY (org_id, day, key_id)
+	) STRICT, WITHOUT ROWID;
+	INSERT INTO usage_daily_keys (org_id, day, key_id, requests, prompt_tokens, completion_tokens,
+		reasoning_tokens, cached_tokens, cache_write_tokens, cost_nanos, byok_requests, byok_cost_nanos)
+	SELECT org_id, day, key_id, sum(requests), sum(prompt_tokens), sum(completion_tokens),
+		sum(reasoning_tokens), sum(cached_tokens), sum(cache_write_tokens), sum(cost_nanos), sum(byok_requests), sum(byok_cost_nanos)
+	FROM usage_daily GROUP BY org_id, day, key_id;
+
+	CREATE TRIGGER usage_records_roll_up AFTER INSERT ON usage_records BEGIN
+		INSERT INTO usage_daily (org_id, day, key_id, model, provider, budget_id, requests,
+			prompt_tokens, completion_tokens, reasoning_tokens, cached_tokens, cache_write_tokens, cost_nanos,
+			byok_requests, byok_cost_nanos)
+		VALUES (NEW.org_id, NEW.created_at / 86400000000, NEW.key_id, NEW.model, NEW.provider, NEW.budget_id, 1,
+			NEW.prompt_tokens, NEW.completion_tokens, NEW.reasoning_tokens, NEW.cached_tokens,
+			NEW.cache_write_tokens, NEW.cost_nanos, NEW.is_byok, NEW.byok_cost_nanos)
+		ON CONFLICT (org_id, day, key_id, model, provider, budget_id) DO UPDATE SET
+			requests           = requests + 1,
+			prompt_tokens      = prompt_tokens + excluded.prompt_tokens,
+			completion_tokens  = completion_tokens + excluded.completion_tokens,
+			reasoning_tokens   = reasoning_tokens + excluded.reasoning_tokens,
+			cached_tokens      = cached_tokens + excluded.cached_tokens,
+			cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,
+			cost_nanos         = cost_nanos + excluded.cost_nanos,
+			byok_requests      = byok_requests + excluded.byok_requests,
+			byok_cost_nanos    = byok_cost_nanos + excluded.byok_cost_nanos;
+		INSERT INTO usage_daily_models (org_id, day, model, provider, requests,
+			prompt_tokens, completion_tokens, reasoning_tokens, cached_tokens, cache_write_tokens, cost_nanos,
+			byok_requests, byok_cost_nanos)
+		VALUES (NEW.org_id, NEW.created_at / 86400000000, NEW.model, NEW.provider, 1,
+			NEW.prompt_tokens, NEW.completion_tokens, NEW.reasoning_tokens, NEW.cached_tokens,
+			NEW.cache_write_tokens, NEW.cost_nanos, NEW.is_byok, NEW.byok_cost_nanos)
+		ON CONFLICT (org_id, day, model, provider) DO UPDATE SET
+			requests           = requests + 1,
+			prompt_tokens      = prompt_tokens + excluded.prompt_tokens,
+			completion_tokens  = completion_tokens + excluded.completion_tokens,
+			reasoning_tokens   = reasoning_tokens + excluded.reasoning_tokens,
+			cached_tokens      = cached_tokens + excluded.cached_tokens,
+			cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,
+			cost_nanos         = cost_nanos + excluded.cost_nanos,
+			byok_requests      = byok_requests + excluded.byok_requests,
+			byok_cost_nanos    = byok_cost_nanos + excluded.byok_cost_nanos;
+		INSERT INTO usage_daily_keys (org_id, day, key_id, requests,
+			prompt_tokens, completion_tokens, reasoning_tokens, cached_tokens, cache_write_tokens, cost_nanos,
+			byok_requests, byok_cost_nanos)
+		VALUES (NEW.org_id, NEW.created_at / 86400000000, NEW.key_id, 1,
+			NEW.prompt_tokens, NEW.completion_tokens, NEW.reasoning_tokens, NEW.cached_tokens,
+			NEW.cache_write_tokens, NEW.cost_nanos, NEW.is_byok, NEW.byok_cost_nanos)
+		ON CONFLICT (org_id, day, key_id) DO UPDATE SET
+			requests           = requests + 1,
+			prompt_tokens      = prompt_tokens + excluded.prompt_tokens,
+			completion_tokens  = completion_tokens + excluded.completion_tokens,
+			reasoning_tokens   = reasoning_tokens + excluded.reasoning_tokens,
+			cached_tokens      = cached_tokens + excluded.cached_tokens,
+			cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,
+			cost_nanos         = cost_nanos + excluded.cost_nanos,
+			byok_requests      = byok_requests + excluded.byok_requests,
+			byok_cost_nanos    = byok_cost_nanos + excluded.byok_cost_nanos;
+	END;`,
 }
 
 // migrate brings the schema up to date. db must be the write pool, whose transactions begin

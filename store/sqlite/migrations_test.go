@@ -42,7 +42,7 @@ func TestOpenCreatesSchema(t *testing.T) {
 		"usage_records_key_created_at", "usage_records_model_created_at",
 		"orgs", "users", "users_instance_admin", "memberships", "memberships_user_id",
 		"management_keys", "management_keys_org_user", "credit_grants", "credit_grants_org_id",
-		"api_keys_org_id", "api_keys_budget_id", "usage_daily", "usage_daily_org_day",
+		"api_keys_org_id", "api_keys_budget_id", "usage_daily", "usage_daily_models", "usage_daily_keys",
 		"usage_daily_budget_day", "usage_records_roll_up", "byok_credentials", "byok_credentials_live",
 	} {
 		var n int
