@@ -79,27 +79,37 @@ func (s *Server) chat(ctx *fasthttp.RequestCtx) {
 	deadline := start.Add(s.opts.FailoverTimeout)
 	for _, m := range models[:n] {
 		x.model, x.rec.Model = m, m.ID
+		x.stickyKey, x.sticky = 0, false
+		unavailable = nil
 		mr := route
 		var stickyOrder [1]string
 		if s.sticky != nil && worthSticking(m) {
 			x.stickyKey, x.sticky = s.sticky.key(key.ID, m, ctx.PostBody(), &req)
-			if d, ok := s.sticky.lookup(x.stickyKey); x.sticky && ok && len(mr.Order) == 0 && s.stickyTarget(m, d) {
+			if d, ok := s.sticky.lookup(x.stickyKey); x.sticky && ok && len(mr.Order) == 0 && !mr.NoFallbacks && s.stickyTarget(m, d) {
 				stickyOrder[0] = s.cat.Deployments()[d].Provider
 				mr.Order = stickyOrder[:]
 			}
 		}
-		for attempts.Len() < s.opts.MaxAttempts && (last == nil || time.Now().Before(deadline)) {
+		for {
+			if attempts.Len() >= s.opts.MaxAttempts {
+				unavailable = errAttemptLimit
+				break
+			}
+			if last != nil && !time.Now().Before(deadline) {
+				unavailable = errFailoverDeadline
+				break
+			}
 			dep, err := s.bal.Choose(m, &mr, &attempts, time.Now())
 			if err != nil {
 				unavailable = err
 				break
 			}
-			x.attempt(&s.routes[dep.Index], dep)
 			plan, unusable := s.planCredentials(key.OrgID, dep.Provider)
 			x.byokFellBack = x.byokFellBack || unusable
 			var e *upstreamError
 			if plan.n == 0 {
 				// The organization may use only its own key here, and that key cannot be opened.
+				x.attempt(&s.routes[dep.Index], dep)
 				e = byokUnusable(dep.Provider)
 				attempts.Add(dep, e.api)
 				last = e
@@ -109,7 +119,10 @@ func (s *Server) chat(ctx *fasthttp.RequestCtx) {
 			// outcome; a stream's is decided at its first event, before forwardStream returns.
 			// With an organization's own key, both of the deployment's credentials are tried
 			// within one attempt.
+			// x points at dep only once its breaker lets the attempt run, so that a refused
+			// deployment is never blamed for, or recorded as serving, the request.
 			ran := s.bal.Attempt(dep, func() error {
+				x.attempt(&s.routes[dep.Index], dep)
 				for i := range plan.n {
 					x.cred = plan.creds[i]
 					if req.stream {
@@ -234,6 +247,7 @@ func (x *exchange) attempt(rt *route, dep *catalog.Deployment) {
 	x.rt, x.dep = rt, dep
 	x.rec.Provider, x.rec.UpstreamModel = dep.Provider, dep.UpstreamModel
 	x.upstreamTTFB, x.providerFailed, x.observed = 0, false, false
+	x.cred, x.usage = nil, catalog.Usage{}
 }
 
 // estimate is the most a request may cost, which admission reserves: every byte of the body
@@ -531,6 +545,9 @@ func splice(b []byte, from, to int, v []byte) []byte {
 // after several, or when nothing could be tried, the answer is a 503 naming every deployment
 // and why it was not used. If every attempt was rate limited, it stays a 429.
 func (s *Server) answerExhausted(ctx *fasthttp.RequestCtx, x *exchange, attempts *balancer.Attempts, last *upstreamError, unavailable error) {
+	if g, ok := unavailable.(*gaveUpError); ok {
+		unavailable = g.with(attempts)
+	}
 	if last != nil && (attempts.Len() == 1 || allRateLimited(attempts)) {
 		s.answerFailure(ctx, x, last)
 		return

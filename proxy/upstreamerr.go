@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -128,6 +129,9 @@ func upstreamMalformed(provider string) *upstreamError {
 // noProvider answers when no deployment is left to try, naming each and why it was not used
 // (tried and failed, circuit open, cooling down), with Retry-After when one frees up soon.
 func noProvider(err error) *apiError {
+	if err == nil { // not reached: every way out of the failover loop says why
+		err = errors.New("no provider could serve the request")
+	}
 	var nd *balancer.NoDeploymentError
 	if !errors.As(err, &nd) {
 		return newAPIError(503, err.Error(), nil)
@@ -137,4 +141,41 @@ func noProvider(err error) *apiError {
 		e.header = [2]string{"Retry-After", strconv.Itoa(int(ra / time.Second))}
 	}
 	return e
+}
+
+// gaveUpError says the failover loop stopped on one of its bounds (routing.max_attempts or
+// routing.failover_timeout) with deployments perhaps still untried; it lists what was tried.
+type gaveUpError struct {
+	bound    string
+	attempts []balancer.Attempt
+}
+
+var (
+	errAttemptLimit     = &gaveUpError{bound: "routing.max_attempts"}
+	errFailoverDeadline = &gaveUpError{bound: "routing.failover_timeout"}
+)
+
+// with returns a copy of e that names the request's attempts.
+func (e *gaveUpError) with(a *balancer.Attempts) *gaveUpError {
+	return &gaveUpError{bound: e.bound, attempts: a.List()}
+}
+
+func (e *gaveUpError) Error() string {
+	var sb strings.Builder
+	sb.WriteString("no provider answered before the gateway reached ")
+	sb.WriteString(e.bound)
+	for i, at := range e.attempts {
+		if i == 0 {
+			sb.WriteString(": ")
+		} else {
+			sb.WriteString("; ")
+		}
+		sb.WriteString(at.Deployment.Name())
+		if at.Err != nil {
+			sb.WriteString(" failed (")
+			sb.WriteString(at.Err.Error())
+			sb.WriteByte(')')
+		}
+	}
+	return sb.String()
 }

@@ -55,6 +55,12 @@ func startRouting(t *testing.T) *routingRig {
 // startRoutingWith is startRouting with the primary at primaryURL instead of a mock, if set.
 func startRoutingWith(t *testing.T, primaryURL string) *routingRig {
 	t.Helper()
+	return startRoutingConfig(t, primaryURL, routingYAML)
+}
+
+// startRoutingConfig is startRoutingWith on a variant of routingYAML.
+func startRoutingConfig(t *testing.T, primaryURL, yaml string) *routingRig {
+	t.Helper()
 	rig := &routingRig{}
 	urls := make([]string, 3)
 	for i, m := range []**mockllm.Server{&rig.primary, &rig.backup, &rig.other} {
@@ -70,7 +76,7 @@ func startRoutingWith(t *testing.T, primaryURL string) *routingRig {
 		urls[0] = primaryURL
 	}
 	dir := t.TempDir()
-	cfg, err := config.Parse([]byte(fmt.Sprintf(routingYAML, dir, urls[0], urls[1], urls[2])), "routing.yaml")
+	cfg, err := config.Parse([]byte(fmt.Sprintf(yaml, dir, urls[0], urls[1], urls[2])), "routing.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,6 +287,35 @@ func TestAllProvidersDown(t *testing.T) {
 	status, msg, _ = apiErr(t, resp)
 	if status != 503 || !strings.Contains(msg, "circuit open") || resp.Header.Get("Retry-After") == "" {
 		t.Fatalf("with open breakers: %d %q Retry-After %q", status, msg, resp.Header.Get("Retry-After"))
+	}
+}
+
+// TestAttemptLimitAcrossAFallbackList: when routing.max_attempts runs out before the fallback
+// list does, the answer is a 503 that names the bound and every attempt, and the model left
+// untried is never called.
+func TestAttemptLimitAcrossAFallbackList(t *testing.T) {
+	t.Parallel()
+	yaml := strings.Replace(routingYAML, "routing: {", "routing: {max_attempts: 2, ", 1)
+	rig := startRoutingConfig(t, "", yaml)
+	rig.primary.SetBehavior(mockllm.Behavior{Fault: mockllm.FaultStatus, FaultStatus: 500})
+	rig.backup.SetBehavior(mockllm.Behavior{Fault: mockllm.FaultStatus, FaultStatus: 500})
+	var ids []string
+	for _, stream := range []string{"false", "true"} {
+		resp := rig.post(`{"models":["openai/gpt-4o-mini","acme/tiny"],"stream":` + stream + `,"messages":[{"role":"user","content":"hi"}]}`)
+		status, msg, _ := apiErr(t, resp)
+		if status != 503 || !strings.Contains(msg, "routing.max_attempts") ||
+			!strings.Contains(msg, "openai/gpt-4o-mini@primary failed") || !strings.Contains(msg, "openai/gpt-4o-mini@backup failed") {
+			t.Fatalf("stream %s: %d %q", stream, status, msg)
+		}
+		ids = append(ids, resp.Header.Get("X-Generation-Id"))
+	}
+	if n := rig.other.Stats().Requests; n != 0 {
+		t.Fatalf("the model past the attempt limit was called %d times", n)
+	}
+	for _, rec := range rig.records(ids...) {
+		if rec.Status != 503 || rec.Cost != 0 || rec.Provider != "backup" {
+			t.Fatalf("record %+v", rec)
+		}
 	}
 }
 
