@@ -378,7 +378,7 @@ func (r *sseRelay) relayOpenAIEvent(ev []byte) {
 				}
 			case "choices":
 				choicesEmpty = isEmptyArray(payload[vs:ve])
-				finished = bytes.Contains(payload[vs:ve], finishReasonSet)
+				finished = hasFinishReason(payload[vs:ve])
 			case "error":
 				if payload[vs] == '{' {
 					r.errorCode = "upstream_stream_error"
@@ -413,7 +413,34 @@ func (r *sseRelay) relayOpenAIEvent(ev []byte) {
 	}
 }
 
-var finishReasonSet = []byte(`"finish_reason":"`)
+// hasFinishReason reports whether a chunk's choices array holds a choice whose finish_reason is
+// set (a string, not null). It walks the JSON rather than matching bytes, because providers
+// differ in spacing ("finish_reason": "stop").
+func hasFinishReason(choices []byte) bool {
+	arr, ok := newArrayIter(choices)
+	if !ok {
+		return false
+	}
+	for {
+		cs, ce, ok := arr.next()
+		if !ok {
+			return false
+		}
+		it, ok := newObjectIter(choices[cs:ce])
+		if !ok {
+			continue
+		}
+		for {
+			key, _, vs, _, ok := it.next()
+			if !ok {
+				break
+			}
+			if string(key) == "finish_reason" && choices[cs+vs] == '"' {
+				return true
+			}
+		}
+	}
+}
 
 // withServedModel returns ev with its payload's "model" naming the public model that served the
 // request instead of the provider's name for it. The rewrite goes to r.evbuf, never over ev,
