@@ -104,6 +104,8 @@ type Reservation struct {
 // Reserve admits a request by k costing up to estimate, or says why not. It does not allocate
 // once the key's budget and context have been seen.
 func (l *Ledger) Reserve(k *apikey.Key, estimate money.Nanos, now time.Time) (Reservation, Refusal) {
+	// A negative estimate would hand out credit; a caller's arithmetic is not trusted with that.
+	estimate = max(estimate, 0)
 	ka, p := l.account(k.BudgetID), l.pool(k.OrgID)
 	// Lock order: key account, then pool.
 	ka.mu.Lock()
@@ -137,6 +139,7 @@ func (l *Ledger) Settle(r Reservation, c Charge, now time.Time) {
 	if r.key == nil {
 		return
 	}
+	c.Cost, c.BYOK = max(c.Cost, 0), max(c.BYOK, 0) // a charge never adds credit
 	ka := r.key
 	ka.mu.Lock()
 	ka.roll(now)

@@ -201,3 +201,37 @@ func TestBYOKIsTrackedApartAndCountsOnlyWhenAsked(t *testing.T) {
 		t.Fatalf("BYOK spend in the limit not enforced: %+v", refused)
 	}
 }
+
+// TestNegativeAmountsNeverAddCredit: a negative estimate reserves nothing (it cannot make room
+// for other requests) and a negative charge costs nothing (it cannot refund the pool).
+func TestNegativeAmountsNeverAddCredit(t *testing.T) {
+	t.Parallel()
+	l := New(Options{RequireCredits: true})
+	l.AddCredits(7, usd)
+	k := limited(usd, apikey.NoReset)
+	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+
+	r, refused := l.Reserve(k, -100*usd, now)
+	if refused.Reason != Admitted {
+		t.Fatalf("refused: %+v", refused)
+	}
+	if got := l.Balance(7); got.Used != 0 {
+		t.Fatalf("a negative estimate left used at %v", got.Used)
+	}
+	l.Settle(r, Charge{Cost: -100 * usd, BYOK: -usd}, now)
+	if got := l.Balance(7); got != (OrgBalance{Credits: usd}) {
+		t.Fatalf("balance after a negative charge = %+v", got)
+	}
+	if got := l.KeyUsage(1, now); got != (KeySpend{}) {
+		t.Fatalf("key usage after a negative charge = %+v", got)
+	}
+	// A saturated estimate is refused by neither check alone, but the next request is.
+	r, refused = l.Reserve(k, money.MaxCharge, now)
+	if refused.Reason != Admitted {
+		t.Fatalf("refused: %+v", refused)
+	}
+	if _, refused := l.Reserve(k, usd/100, now); refused.Reason == Admitted {
+		t.Fatal("a second request was admitted while a max-cost one holds the whole budget")
+	}
+	l.Settle(r, Charge{Cost: usd / 10}, now)
+}

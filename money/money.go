@@ -6,6 +6,7 @@ package money
 
 import (
 	"errors"
+	"math/bits"
 	"strconv"
 )
 
@@ -101,11 +102,28 @@ func (n Nanos) USD() float64 { return float64(n) / float64(PerUSD) }
 // a price like $0.0375/M stays an integer (37_500_000) instead of a fraction per token.
 type PricePerMillion int64
 
+// MaxCharge is the most Cost returns: $1,000,000, far above any real request. Token counts come
+// from clients (max_tokens) and providers, so they can be absurd; saturating here keeps every
+// sum of charges in a budget far from int64 overflow, which would turn a cost negative and
+// into free credit.
+const MaxCharge Nanos = 1_000_000 * PerUSD
+
 // Cost returns the price of tokens, rounded up to the next nano-USD so that a request is never
-// billed at zero because of truncation.
+// billed at zero because of truncation, and at most MaxCharge. It computes in 128 bits, so no
+// count overflows.
 func (p PricePerMillion) Cost(tokens int64) Nanos {
 	if tokens <= 0 || p <= 0 {
 		return 0
 	}
-	return Nanos((tokens*int64(p) + 999_999) / 1_000_000)
+	hi, lo := bits.Mul64(uint64(tokens), uint64(p))
+	lo, carry := bits.Add64(lo, 999_999, 0)
+	hi += carry
+	if hi >= 1_000_000 { // the quotient would not fit 64 bits
+		return MaxCharge
+	}
+	q, _ := bits.Div64(hi, lo, 1_000_000)
+	if q > uint64(MaxCharge) {
+		return MaxCharge
+	}
+	return Nanos(q)
 }

@@ -51,3 +51,29 @@ func TestCostRoundsUp(t *testing.T) {
 		t.Errorf("zero tokens cost %d", got)
 	}
 }
+
+// TestCostSaturates: counts that would overflow int64 (a client's max_tokens of 999999999999,
+// a provider reporting nonsense) cost MaxCharge, never a wrapped negative amount.
+func TestCostSaturates(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		p      PricePerMillion
+		tokens int64
+		want   Nanos
+	}{
+		{150_000_000, 1_000_000, 150_000_000},
+		{150_000_000, 1, 150},
+		{1, 1, 1}, // rounds up
+		{15 * PricePerMillion(PerUSD), 999_999_999_999, MaxCharge},
+		{1 << 62, 1 << 62, MaxCharge},
+		{60 * PricePerMillion(PerUSD), 1<<63 - 1, MaxCharge},
+		{60 * PricePerMillion(PerUSD), 16_000_000, 960 * PerUSD}, // 128-bit path, exact
+		{150_000_000, -5, 0},
+		{-1, 5, 0},
+	}
+	for _, c := range cases {
+		if got := c.p.Cost(c.tokens); got != c.want {
+			t.Errorf("%d tokens at %d/M: got %d, want %d", c.tokens, c.p, got, c.want)
+		}
+	}
+}
