@@ -135,9 +135,11 @@ func (s *Server) chat(ctx *fasthttp.RequestCtx) {
 					}
 					x.byokFellBack = x.byokFellBack || x.cred != nil
 				}
-				if e != nil && x.cred != nil && e.credentialRefused {
-					e = byokRefused(dep.Provider, x.cred, e)
-					return nil // the organization's key was refused, not the provider broken
+				if e.ownKeyOnly(x.cred != nil) {
+					if e.credentialRefused {
+						e = byokRefused(dep.Provider, x.cred, e)
+					}
+					return nil // the organization's account was refused or limited, not the provider broken
 				}
 				return e.breakerErr()
 			})
@@ -148,7 +150,8 @@ func (s *Server) chat(ctx *fasthttp.RequestCtx) {
 			if e == nil {
 				return
 			}
-			if !e.retryAt.IsZero() {
+			ownKeyOnly := e.ownKeyOnly(x.cred != nil)
+			if !e.retryAt.IsZero() && !ownKeyOnly {
 				s.bal.CoolDown(dep, e.retryAt)
 			}
 			if !e.retryable() {
@@ -156,7 +159,7 @@ func (s *Server) chat(ctx *fasthttp.RequestCtx) {
 				return
 			}
 			failovers.Inc()
-			x.providerFailed = e.providerFault
+			x.providerFailed = e.providerFault && !ownKeyOnly
 			s.observe(&x, time.Now())
 			attempts.Add(dep, e.api)
 			last = e
@@ -573,7 +576,7 @@ func allRateLimited(a *balancer.Attempts) bool {
 // answerFailure answers a request whose last attempt failed, and records it. The breaker has
 // already been told.
 func (s *Server) answerFailure(ctx *fasthttp.RequestCtx, x *exchange, e *upstreamError) {
-	x.providerFailed = e.providerFault
+	x.providerFailed = e.providerFault && !e.ownKeyOnly(x.cred != nil)
 	e.api.write(ctx)
 	x.setResponseHeaders(ctx)
 	x.rec.ErrorCode = e.code

@@ -26,6 +26,16 @@ type upstreamError struct {
 	// credentialRefused: the provider refused the credential (401/403). On an organization's
 	// own key that says nothing about the provider's health.
 	credentialRefused bool
+	// accountScoped: the answer (401, 403, 404, 429) is about the account behind the
+	// credential, not the deployment. Made with an organization's own key, it must not open
+	// the breaker, cool down or mark unhealthy what every other tenant shares.
+	accountScoped bool
+}
+
+// ownKeyOnly reports whether e, from an attempt made with an organization's own key, says
+// something about that key's account only.
+func (e *upstreamError) ownKeyOnly(ownKey bool) bool {
+	return ownKey && e != nil && e.accountScoped
 }
 
 // defaultRateLimitCoolDown is how long a deployment that answered 429 without Retry-After is
@@ -78,7 +88,7 @@ func upstreamStatusError(provider string, status int, body, retryAfter []byte) *
 		msg = "provider " + provider + " answered HTTP " + strconv.Itoa(status)
 	}
 	meta := map[string]string{"provider": provider, "provider_status": strconv.Itoa(status)}
-	e := &upstreamError{code: "upstream_status"}
+	e := &upstreamError{code: "upstream_status", accountScoped: status == 401 || status == 403 || status == 404 || status == 429}
 	if status == 429 || status == 503 {
 		now := time.Now()
 		if at, ok := balancer.ParseRetryAfter(retryAfter, now); ok {

@@ -85,6 +85,29 @@ func TestBYOKRequestsUseTheOrganizationsKey(t *testing.T) {
 		t.Errorf("refused own keys opened the provider's breaker: %s", b)
 	}
 
+	// The organization's own account rate limited (429, Retry-After 60s): the client hears it,
+	// but the deployment every tenant shares is not cooled down, so the platform's key serves
+	// the next request at once.
+	deleteAll := func() {
+		t.Helper()
+		for _, k := range tg.mustCall(200, "GET", "/v1/byok", tg.adminToken, nil)["data"].([]any) {
+			tg.mustCall(200, "DELETE", "/v1/byok/"+idString(k.(map[string]any)["id"]), tg.adminToken, nil)
+		}
+	}
+	deleteAll()
+	tg.mock.SetBehavior(mockllm.Behavior{APIKey: orgKey, Fault: mockllm.FaultRateLimit, RetryAfter: 60})
+	store("only")
+	for range 3 {
+		if resp, out := chat(); resp.StatusCode != 429 {
+			t.Fatalf("own key rate limited: %d %v", resp.StatusCode, out)
+		}
+	}
+	deleteAll()
+	tg.mock.SetBehavior(mockllm.Behavior{APIKey: "mock-secret"})
+	if resp, out := chat(); resp.StatusCode != 200 {
+		t.Fatalf("after an organization's own key was rate limited, the shared deployment refused: %d %v", resp.StatusCode, out)
+	}
+
 	rec := tg.records(genID)[0]
 	if !rec.BYOK || rec.BYOKCost <= 0 || rec.Cost <= 0 || rec.Cost >= rec.BYOKCost {
 		t.Fatalf("record: %+v", rec)
