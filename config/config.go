@@ -135,9 +135,9 @@ type Probes struct {
 // $AROUTER_MASTER_KEY).
 type BYOK struct {
 	// FeePercent of a BYOK request's list price is charged to the organization's credits;
-	// the request itself is paid to the provider on the organization's key. Default 5; set
-	// -1 for no fee.
-	FeePercent int `yaml:"fee_percent"`
+	// the request itself is paid to the provider on the organization's key. Default 5 when
+	// unset; 0 (or -1, accepted for older configurations) means no fee.
+	FeePercent *int `yaml:"fee_percent"`
 }
 
 // Retention bounds how long the store keeps raw usage records. The daily roll-ups that activity

@@ -157,6 +157,9 @@ models:
 		*c.Bootstrap.InitialCredits != USD(100*money.PerUSD) {
 		t.Errorf("limits/bootstrap defaults = %+v %+v", c.Limits, c.Bootstrap)
 	}
+	if *c.BYOK.FeePercent != 5 {
+		t.Errorf("byok.fee_percent default = %d, want 5", *c.BYOK.FeePercent)
+	}
 
 	mock := c.Provider("mock")
 	if mock.MaxConns != 1024 || mock.ConnectTimeout != 5*time.Second || mock.IdleTimeout != 120*time.Second || mock.RequestTimeout != 10*time.Minute {
@@ -199,6 +202,7 @@ accounting: {queue_size: 10, batch_size: 9, flush_interval: 11ms}
 streaming: {keepalive_interval: 12s}
 limits: {require_credits: false, default_max_tokens: 21}
 bootstrap: {admin_email: ops@example.com, initial_credits: 0}
+byok: {fee_percent: 0}
 providers:
   - {id: mock, kind: mock, max_conns: 13, connect_timeout: 14s, idle_timeout: 15s, request_timeout: 16s,
      mock: {latency: 17ms, event_delay: 18ms, tokens: 19}}
@@ -225,6 +229,9 @@ models:
 	}
 	if m := c.Models[0]; m.Name != "AB" || m.ContextLength != 20 {
 		t.Errorf("model = %+v", m)
+	}
+	if *c.BYOK.FeePercent != 0 { // an explicit 0 is no fee, not "unset, use the default 5"
+		t.Errorf("byok.fee_percent = %d, want 0", *c.BYOK.FeePercent)
 	}
 }
 

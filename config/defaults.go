@@ -40,6 +40,7 @@ const (
 	defaultProbeInterval   = 30 * time.Second
 	defaultProbeTimeout    = 5 * time.Second
 	defaultUsageRetention  = 90 * 24 * time.Hour
+	defaultBYOKFeePercent  = 5
 	minUsageRetention      = 24 * time.Hour
 	defaultAdminEmail      = "admin@localhost"
 	defaultInitialCredits  = USD(100 * money.PerUSD)
@@ -86,7 +87,10 @@ func applyDefaults(c *Config, pres []pricePresence) {
 		c.Limits.RequireCredits = &yes
 	}
 	num(&c.Limits.DefaultMaxTokens, defaultMaxTokens)
-	num(&c.BYOK.FeePercent, 5)
+	if c.BYOK.FeePercent == nil {
+		fee := defaultBYOKFeePercent
+		c.BYOK.FeePercent = &fee
+	}
 	num(&c.Routing.MaxAttempts, defaultMaxAttempts)
 	dur(&c.Routing.FailoverTimeout, defaultFailoverTimeout)
 	num(&c.Routing.Breaker.ConsecutiveFailures, defaultConsecutive)

@@ -100,8 +100,8 @@ func validate(c *Config, pres []pricePresence, p *problems) {
 		p.add("retention.usage_records", "%s is too short: use at least %s (GET /v1/generation reads the records), or 0s to keep them forever; the default is %s (90 days)",
 			r, minUsageRetention, defaultUsageRetention)
 	}
-	if f := c.BYOK.FeePercent; f < -1 || f > 100 {
-		p.add("byok.fee_percent", "%d is outside 0..100 (or -1 for no fee)", f)
+	if f := *c.BYOK.FeePercent; f < -1 || f > 100 {
+		p.add("byok.fee_percent", "%d is outside 0..100 (0 for no fee)", f)
 	}
 	r := c.Routing
 	nonNegative(p, "routing.max_attempts", r.MaxAttempts, defaultMaxAttempts)

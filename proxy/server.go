@@ -87,7 +87,7 @@ type Options struct {
 	// BYOK finds organizations' own provider keys; nil serves everyone on the platform's keys.
 	BYOK BYOKLookup
 	// BYOKFeePercent of a BYOK request's list price is charged to the organization's credits
-	// (the request itself is paid to the provider on its own key). Default 5; negative is 0.
+	// (the request itself is paid to the provider on its own key); 0 or less charges nothing.
 	BYOKFeePercent int
 	Providers      []ProviderOptions
 	Logger         *zap.Logger
@@ -161,9 +161,6 @@ func New(o Options) (*Server, error) {
 	setDefault(&o.KeepAliveInterval, 15*time.Second)
 	setDefault(&o.DefaultMaxTokens, 4096)
 	setDefault(&o.MaxAttempts, 5)
-	if o.BYOKFeePercent == 0 {
-		o.BYOKFeePercent = 5
-	}
 	if o.BYOKFeePercent < 0 {
 		o.BYOKFeePercent = 0
 	}

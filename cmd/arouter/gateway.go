@@ -164,7 +164,7 @@ func openGatewayEnv(cfg *config.Config, log *zap.Logger, lookupEnv func(string) 
 		StickyTTL:         stickyTTL(&cfg.Routing.Sticky),
 		StickySize:        cfg.Routing.Sticky.Size,
 		BYOK:              g.byokCache,
-		BYOKFeePercent:    cfg.BYOK.FeePercent,
+		BYOKFeePercent:    max(*cfg.BYOK.FeePercent, 0),
 		Records:           g.records,
 		Ready:             g.store,
 		Providers:         providers,
