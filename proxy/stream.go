@@ -70,6 +70,7 @@ func (s *Server) forwardStream(ctx *fasthttp.RequestCtx, req *chatRequest, x *ex
 	r := relayPool.Get().(*sseRelay)
 	r.s, r.x = s, *x
 	r.wantsUsage = req.wantsUsage
+	r.promptBytes = len(ctx.PostBody())
 	r.uresp = uresp
 	r.body = upstreamBody
 	r.conn = ctx.Conn()
@@ -183,6 +184,10 @@ type sseRelay struct {
 	scratch    []byte // for pricing a usage object before grafting it
 	evbuf      []byte // an event rewritten to name the served model
 	gotData    bool   // a data event (not only comments) has been relayed
+	// promptBytes and choiceEvents estimate the usage of a stream the client cancelled
+	// before the provider's usage chunk came (see billPartial).
+	promptBytes  int
+	choiceEvents int64
 
 	// translator turns a native (Anthropic, Gemini) stream into OpenAI frames; nil on the
 	// OpenAI passthrough. tbuf holds its output; translateErr stops the stream.
@@ -379,6 +384,9 @@ func (r *sseRelay) relayOpenAIEvent(ev []byte) {
 			case "choices":
 				choicesEmpty = isEmptyArray(payload[vs:ve])
 				finished = hasFinishReason(payload[vs:ve])
+				if !choicesEmpty {
+					r.choiceEvents++
+				}
 			case "error":
 				if payload[vs] == '{' {
 					r.errorCode = "upstream_stream_error"
@@ -555,17 +563,32 @@ func (r *sseRelay) upstreamEnded(err error) {
 	case errors.As(err, &ne) && ne.Timeout():
 		msg, code = "provider "+r.x.rec.Provider+" sent nothing for too long; stream cut", "upstream_idle_timeout"
 	}
-	if t := r.translator; t != nil && r.x.usage == (catalog.Usage{}) {
-		// Bill what the provider reported before it failed.
-		r.x.usage = t.Usage()
-		r.x.rec.Cost = r.x.model.Prices.Cost(&r.x.usage)
-		r.x.priceBYOK(r.x.byokFeePercent)
+	if r.translator != nil {
+		r.billPartial() // what the provider reported before it failed
 	}
 	upstreamErrStream.Inc()
 	streamsInterrupted.Inc()
 	r.errorCode = code
 	r.x.providerFailed = true
 	r.out = r.appendErrorEvent(r.out, 502, msg)
+}
+
+// billPartial prices a stream that ended without its usage chunk. A translated stream knows
+// what the provider reported so far (Anthropic's message_start carries the prompt's tokens). An
+// OpenAI stream reports usage only at its end, so a client that cancels just before it would
+// otherwise have had the answer for free: the prompt is estimated at 4 bytes a token and the
+// completion at a token per content chunk, which is how OpenAI-compatible servers stream.
+func (r *sseRelay) billPartial() {
+	if r.x.usage != (catalog.Usage{}) || r.x.model == nil {
+		return
+	}
+	if t := r.translator; t != nil {
+		r.x.usage = t.Usage()
+	} else if r.gotData {
+		r.x.usage = catalog.Usage{Prompt: int64(r.promptBytes+3) / 4, Completion: r.choiceEvents}
+	}
+	r.x.rec.Cost = r.x.model.Prices.Cost(&r.x.usage)
+	r.x.priceBYOK(r.x.byokFeePercent)
 }
 
 // appendErrorEvent writes the final SSE event of a failed stream, in the shape OpenAI SDKs
@@ -600,6 +623,7 @@ func (r *sseRelay) CloseWithError(err error) error {
 	r.keepAlive.Stop()
 	if cancelled {
 		r.x.rec.Cancelled = true
+		r.billPartial()
 		streamsCancelled.Inc()
 		if r.errorCode == "" {
 			r.errorCode = "client_cancelled"
