@@ -166,6 +166,18 @@ func (l *Ledger) AddCredits(orgID int64, amount money.Nanos) {
 	p.mu.Unlock()
 }
 
+// SetCredits sets each context's credits to the total the store holds for it. Totals are
+// the durable truth, so setting them is idempotent: a grant seen both through AddCredits and
+// through a later reload is not counted twice.
+func (l *Ledger) SetCredits(totals map[int64]money.Nanos) {
+	for id, total := range totals {
+		p := l.pool(id)
+		p.mu.Lock()
+		p.credits = total
+		p.mu.Unlock()
+	}
+}
+
 // Balance returns a context's credits and spend so far; Used includes reservations of
 // requests in flight.
 func (l *Ledger) Balance(orgID int64) OrgBalance {

@@ -235,3 +235,20 @@ func TestNegativeAmountsNeverAddCredit(t *testing.T) {
 	}
 	l.Settle(r, Charge{Cost: usd / 10}, now)
 }
+
+// TestSetCreditsIsIdempotent: a grant applied with AddCredits and then seen again in the
+// store's totals counts once.
+func TestSetCreditsIsIdempotent(t *testing.T) {
+	t.Parallel()
+	l := New(Options{RequireCredits: true})
+	l.AddCredits(7, usd)
+	l.AddCredits(7, 2*usd) // the API's grant, applied at once
+	l.SetCredits(map[int64]money.Nanos{7: 3 * usd, 8: usd})
+	l.SetCredits(map[int64]money.Nanos{7: 3 * usd, 8: usd})
+	if got := l.Balance(7).Credits; got != 3*usd {
+		t.Fatalf("credits = %v, want 3", got)
+	}
+	if got := l.Balance(8).Credits; got != usd {
+		t.Fatalf("a context granted by another process: credits = %v, want 1", got)
+	}
+}

@@ -56,6 +56,7 @@ type gateway struct {
 	sealer    *byok.Sealer
 	byokCache *byok.Cache
 	retention *retention.Pruner // deletes old usage records; nil when they are kept forever
+	credits   *creditReloader   // brings in credits granted by other processes
 }
 
 // openGateway builds every part from cfg and binds the listen address. On error everything
@@ -183,6 +184,7 @@ func openGatewayEnv(cfg *config.Config, log *zap.Logger, lookupEnv func(string) 
 	if g.prober, err = g.startProber(cat, providers); err != nil {
 		return nil, err
 	}
+	g.credits = startCreditReloader(g.store, g.ledger, cfg.Keys.RefreshAfter, log)
 	if age := cfg.Retention.UsageRecords; age != nil && *age > 0 {
 		g.retention = retention.New(g.store, retention.Options{MaxAge: *age, Logger: log})
 		g.retention.Start()
@@ -329,6 +331,9 @@ func (g *gateway) close() {
 	}
 	if g.prober != nil {
 		g.prober.Stop()
+	}
+	if g.credits != nil {
+		g.credits.Stop()
 	}
 	if g.retention != nil {
 		g.retention.Stop()

@@ -135,3 +135,27 @@ func closeRows(rows *sql.Rows) error {
 	}
 	return err
 }
+
+// CreditTotals returns every context's credits granted so far. A running gateway reads it
+// periodically, so that grants made by another process (the CLI on the same file) take effect
+// without a restart.
+func (s *Store) CreditTotals(ctx context.Context) (map[int64]money.Nanos, error) {
+	rows, err := s.r.QueryContext(ctx, "SELECT org_id, sum(amount_nanos) FROM credit_grants GROUP BY org_id")
+	if err != nil {
+		return nil, fmt.Errorf("read credit totals: %w", err)
+	}
+	out := map[int64]money.Nanos{}
+	for rows.Next() {
+		var id int64
+		var n money.Nanos
+		if err := rows.Scan(&id, &n); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("read credit totals: %w", err)
+		}
+		out[id] = n
+	}
+	if err := closeRows(rows); err != nil {
+		return nil, fmt.Errorf("read credit totals: %w", err)
+	}
+	return out, nil
+}
