@@ -99,6 +99,7 @@ type Reservation struct {
 	key    *keyAccount
 	pool   *pool
 	amount money.Nanos
+	at     time.Time // when the request was admitted: its cost belongs to the periods holding at
 }
 
 // Reserve admits a request by k costing up to estimate, or says why not. It does not allocate
@@ -130,7 +131,7 @@ func (l *Ledger) Reserve(k *apikey.Key, estimate money.Nanos, now time.Time) (Re
 	}
 	ka.reserved += estimate
 	p.reserved += estimate
-	return Reservation{key: ka, pool: p, amount: estimate}, Refusal{}
+	return Reservation{key: ka, pool: p, amount: estimate, at: now}, Refusal{}
 }
 
 // Settle releases r and charges c, the request's true price (zero for a request that failed
@@ -147,8 +148,13 @@ func (l *Ledger) Settle(r Reservation, c Charge, now time.Time) {
 	ka.total += c.Cost
 	ka.byokTotal += c.BYOK
 	for i := range ka.periods {
-		ka.periods[i].spent += c.Cost
-		ka.periods[i].byok += c.BYOK
+		// A request admitted before a reset is charged to the period it started in, as the
+		// store's daily roll-ups (keyed by the record's start) count it after a restart; that
+		// period is over, so only the total sees it.
+		if ps := &ka.periods[i]; !r.at.Before(ps.start) {
+			ps.spent += c.Cost
+			ps.byok += c.BYOK
+		}
 	}
 	ka.mu.Unlock()
 

@@ -252,3 +252,22 @@ func TestSetCreditsIsIdempotent(t *testing.T) {
 		t.Fatalf("a context granted by another process: credits = %v, want 1", got)
 	}
 }
+
+// TestARequestSpanningAResetIsChargedToTheDayItStarted: admitted on Sunday 23:59:59 and
+// settled on Monday, its cost is Sunday's, as the store's roll-ups (keyed by the record's start)
+// count it after a restart; Monday's daily limit starts empty.
+func TestARequestSpanningAResetIsChargedToTheDayItStarted(t *testing.T) {
+	t.Parallel()
+	l := New(Options{})
+	sunday := time.Date(2026, 11, 29, 23, 59, 59, 0, time.UTC)
+	monday := time.Date(2026, 11, 30, 0, 0, 1, 0, time.UTC)
+	k := limited(usd, apikey.Daily)
+	r, _ := l.Reserve(k, usd/10, sunday)
+	l.Settle(r, Charge{Cost: usd / 2}, monday)
+	if got := l.KeyUsage(1, monday); got != (KeySpend{Total: usd / 2, Month: usd / 2}) {
+		t.Fatalf("Monday: %+v, want only the total and November's month", got)
+	}
+	if rem, _ := l.Remaining(k, monday); rem != usd {
+		t.Fatalf("Monday's remaining = %v, want the whole daily limit", rem)
+	}
+}
