@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/valyala/bytebufferpool"
@@ -54,7 +55,9 @@ func (s *Server) chat(ctx *fasthttp.RequestCtx) {
 	}
 	var names [3 * maxRouteProviders]string
 	route := s.route(&req, names[:0])
-	x := exchange{
+	x := acquireExchange()
+	defer releaseExchange(x)
+	*x = exchange{
 		reservation:    reservation,
 		byokFeePercent: s.opts.BYOKFeePercent,
 		rec: accounting.Record{
@@ -126,9 +129,9 @@ func (s *Server) chat(ctx *fasthttp.RequestCtx) {
 				for i := range plan.n {
 					x.cred = plan.creds[i]
 					if req.stream {
-						e = s.forwardStream(ctx, &req, &x)
+						e = s.forwardStream(ctx, &req, x)
 					} else {
-						e = s.forward(ctx, &req, &x)
+						e = s.forward(ctx, &req, x)
 					}
 					if e == nil || !e.retryable() || i == plan.n-1 {
 						break
@@ -155,17 +158,17 @@ func (s *Server) chat(ctx *fasthttp.RequestCtx) {
 				s.bal.CoolDown(dep, e.retryAt)
 			}
 			if !e.retryable() {
-				s.answerFailure(ctx, &x, e)
+				s.answerFailure(ctx, x, e)
 				return
 			}
 			failovers.Inc()
 			x.providerFailed = e.providerFault && !ownKeyOnly
-			s.observe(&x, time.Now())
+			s.observe(x, time.Now())
 			attempts.Add(dep, e.api)
 			last = e
 		}
 	}
-	s.answerExhausted(ctx, &x, &attempts, last, unavailable)
+	s.answerExhausted(ctx, x, &attempts, last, unavailable)
 }
 
 // stickyTarget reports whether deployment d, remembered for a cached prefix, should go first:
@@ -243,6 +246,21 @@ type exchange struct {
 	upstreamTTFB   time.Duration
 	providerFailed bool
 	observed       bool // this attempt's outcome has gone to the health tracker
+}
+
+// exchangePool recycles exchanges. An exchange's address flows into interfaces (adapters,
+// the recent-records ring), so a local one would be moved to the heap on every request.
+var exchangePool = sync.Pool{New: func() any { return new(exchange) }}
+
+// acquireExchange returns an exchange for one request. The chat handler owns it until it
+// returns; everything that outlives the handler (a stream's relay, the accounting queue, the
+// recent-records ring) holds a copy, never the pointer.
+func acquireExchange() *exchange { return exchangePool.Get().(*exchange) }
+
+// releaseExchange clears x, so that it keeps nothing alive, and returns it to the pool.
+func releaseExchange(x *exchange) {
+	*x = exchange{}
+	exchangePool.Put(x)
 }
 
 // attempt points x at a deployment for the next try.

@@ -165,9 +165,10 @@ var (
 	errFailoverDeadline = &gaveUpError{bound: "routing.failover_timeout"}
 )
 
-// with returns a copy of e that names the request's attempts.
+// with returns a copy of e that names the request's attempts. It copies them: a stays the
+// request's (on its stack).
 func (e *gaveUpError) with(a *balancer.Attempts) *gaveUpError {
-	return &gaveUpError{bound: e.bound, attempts: a.List()}
+	return &gaveUpError{bound: e.bound, attempts: append([]balancer.Attempt(nil), a.List()...)}
 }
 
 func (e *gaveUpError) Error() string {
