@@ -11,7 +11,10 @@ var (
 	droppedStoreError = metrics.NewCounter(`arouter_accounting_records_dropped_total{reason="store_error"}`)
 	droppedClosed     = metrics.NewCounter(`arouter_accounting_records_dropped_total{reason="shutting_down"}`)
 	writeErrors       = metrics.NewCounter(`arouter_accounting_batch_write_errors_total`)
-	batchSeconds      = metrics.NewPrometheusHistogram(`arouter_accounting_batch_write_seconds`)
+	// bodiesDropped counts records queued without their prompt-logging bodies because too
+	// many bodies were already waiting for the store.
+	bodiesDropped = metrics.NewCounter(`arouter_prompt_log_bodies_dropped_total`)
+	batchSeconds  = metrics.NewPrometheusHistogram(`arouter_accounting_batch_write_seconds`)
 )
 
 // RegisterQueueGauge exposes w's queue depth as arouter_accounting_queue_depth in set.

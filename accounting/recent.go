@@ -21,10 +21,13 @@ func NewRecent(size int) *Recent {
 	return &Recent{ring: make([]Record, size)}
 }
 
-// Add remembers a copy of *r.
+// Add remembers a copy of *r, without its Bodies: the ring serves metadata only, and keeping
+// bodies until a slot is reused would hold up to MaxBodyBytes twice per slot in memory for no
+// reader (prompt logs are read from the store).
 func (rc *Recent) Add(r *Record) {
 	rc.mu.Lock()
 	rc.ring[rc.next] = *r
+	rc.ring[rc.next].Bodies = nil
 	rc.next++
 	if rc.next == len(rc.ring) {
 		rc.next, rc.full = 0, true

@@ -9,9 +9,10 @@ import (
 	"github.com/arouter/arouter/money"
 )
 
-// Record is the metadata of one request that reached a provider. It deliberately has no field
-// that could hold prompt or completion text. Strings in it point at configuration (model and
-// provider ids), so building a Record does not allocate.
+// Record is the metadata of one request that reached a provider. Its only field that can hold
+// prompt or completion text is Bodies, which stays nil unless the key or its organization opted
+// in to prompt logging. Strings in it point at configuration (model and provider ids), so
+// building a Record does not allocate.
 type Record struct {
 	GenerationID GenerationID
 	Time         time.Time // when the gateway received the request
@@ -46,7 +47,34 @@ type Record struct {
 	// ErrorCode classifies a failure ("" on success), e.g. "upstream_status", "upstream_timeout",
 	// "upstream_connect", "stream_interrupted". Never free text from a body.
 	ErrorCode string
+
+	// Bodies holds the request and the answer when prompt logging is on for the request's key;
+	// nil otherwise, which is the default and costs nothing. Only the store's prompt-logging
+	// table receives it: Recent drops it, and it must never reach a log line or a metric.
+	Bodies *Bodies
 }
+
+// Bodies are a request's body and the answer the client received, kept for prompt logging.
+// Each is capped (see MaxBodyBytes); the sizes count every byte, so a body shorter than its
+// size was truncated.
+type Bodies struct {
+	Request      []byte
+	Response     []byte
+	RequestSize  int64
+	ResponseSize int64
+}
+
+// MaxBodyBytes caps what prompt logging keeps of each direction of one request.
+const MaxBodyBytes = 1 << 20
+
+// RequestTruncated reports whether the stored request is shorter than the one received.
+func (b *Bodies) RequestTruncated() bool { return int64(len(b.Request)) < b.RequestSize }
+
+// ResponseTruncated reports whether the stored answer is shorter than the one sent.
+func (b *Bodies) ResponseTruncated() bool { return int64(len(b.Response)) < b.ResponseSize }
+
+// size is what b holds in memory, for the writer's bound on queued bodies.
+func (b *Bodies) size() int64 { return int64(cap(b.Request) + cap(b.Response)) }
 
 // ErrRecordNotFound is returned (wrapped) by stores that have no record of a generation id.
 var ErrRecordNotFound = errors.New("usage record not found")

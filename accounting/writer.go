@@ -24,7 +24,11 @@ type Options struct {
 	// Retries bounds attempts for one batch while the store fails, default 5, with backoff
 	// doubling from 100ms. Past them the batch is dropped and counted.
 	Retries int
-	Logger  *zap.Logger
+	// MaxQueuedBodyBytes bounds the prompt-logging bodies (Record.Bodies) waiting in the
+	// queue, default 256 MiB. A record that would pass it is still queued, without its bodies,
+	// so that a slow store cannot make prompt logging exhaust memory.
+	MaxQueuedBodyBytes int64
+	Logger             *zap.Logger
 }
 
 // Writer moves records from request handlers to the Sink. Enqueue never blocks: when the queue
@@ -40,6 +44,8 @@ type Writer struct {
 	closing atomic.Bool
 	once    sync.Once
 	written atomic.Int64
+	// bodyBytes is the memory held by the Bodies of queued and in-flight records.
+	bodyBytes atomic.Int64
 }
 
 // ErrClosed is returned by Close when called twice.
@@ -59,6 +65,9 @@ func NewWriter(sink Sink, opts Options) *Writer {
 	if opts.Retries <= 0 {
 		opts.Retries = 5
 	}
+	if opts.MaxQueuedBodyBytes <= 0 {
+		opts.MaxQueuedBodyBytes = 256 << 20
+	}
 	log := opts.Logger
 	if log == nil {
 		log = zap.NewNop()
@@ -77,11 +86,23 @@ func NewWriter(sink Sink, opts Options) *Writer {
 }
 
 // Enqueue hands a record to the writer without blocking and reports whether it was accepted.
-// It copies *r, so the caller may reuse r. Call it only before Close.
+// It copies *r, so the caller may reuse r (r.Bodies is shared, not copied: the caller must not
+// change it afterwards). Call it only before Close.
 func (w *Writer) Enqueue(r *Record) bool {
 	if w.closing.Load() {
 		droppedClosed.Inc()
 		return false
+	}
+	var held int64
+	if b := r.Bodies; b != nil {
+		held = b.size()
+		if w.bodyBytes.Add(held) > w.opts.MaxQueuedBodyBytes {
+			w.bodyBytes.Add(-held)
+			bodiesDropped.Inc()
+			rec := *r
+			rec.Bodies = nil
+			return w.Enqueue(&rec)
+		}
 	}
 	select {
 	case w.queue <- *r:
@@ -97,6 +118,7 @@ func (w *Writer) Enqueue(r *Record) bool {
 		}
 		return true
 	default:
+		w.bodyBytes.Add(-held)
 		droppedQueueFull.Inc()
 		return false
 	}
@@ -134,6 +156,16 @@ func (w *Writer) run() {
 	flush := func() {
 		if len(batch) > 0 {
 			w.write(batch)
+			var held int64
+			for i := range batch {
+				if b := batch[i].Bodies; b != nil {
+					held += b.size()
+				}
+			}
+			w.bodyBytes.Add(-held)
+			// The backing array outlives the batch: drop its references to bodies now rather
+			// than when a later batch happens to overwrite them.
+			clear(batch)
 			batch = batch[:0]
 		}
 	}

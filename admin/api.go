@@ -97,7 +97,7 @@ func New(o Options) *API {
 // Handles reports whether path belongs to the Management API.
 func (a *API) Handles(path []byte) bool {
 	p := string(path)
-	for _, prefix := range []string{"/v1/key", "/v1/keys", "/v1/credits", "/v1/orgs", "/v1/management-keys", "/v1/me", "/v1/generation", "/v1/byok", "/v1/activity"} {
+	for _, prefix := range []string{"/v1/key", "/v1/keys", "/v1/credits", "/v1/orgs", "/v1/management-keys", "/v1/me", "/v1/generation", "/v1/byok", "/v1/activity", "/v1/invitations"} {
 		if p == prefix || strings.HasPrefix(p, prefix+"/") {
 			return true
 		}
@@ -121,6 +121,10 @@ func (a *API) Handle(ctx *fasthttp.RequestCtx) {
 			return
 		}
 		a.ownKey(ctx)
+		return
+	}
+	if parts[0] == "invitations" { // the one endpoint a new account calls before it has a key
+		a.invitations(ctx, parts)
 		return
 	}
 	p, e := a.authenticate(ctx)
@@ -153,6 +157,13 @@ func (a *API) serve(ctx *fasthttp.RequestCtx, p *tenancy.Principal) {
 		route(c, method, map[string]func(*call){"GET": (*call).getCredits, "POST": (*call).addCredits})
 	case parts[0] == "orgs" && len(parts) == 1:
 		route(c, method, map[string]func(*call){"GET": (*call).listOrgs, "POST": (*call).createOrg})
+	case parts[0] == "orgs" && len(parts) == 2:
+		route(c, method, map[string]func(*call){
+			"GET":   func(c *call) { c.getOrg(parts[1]) },
+			"PATCH": func(c *call) { c.updateOrg(parts[1]) },
+		})
+	case parts[0] == "generation" && len(parts) == 2 && parts[1] == "content":
+		route(c, method, map[string]func(*call){"GET": (*call).generationContent})
 	case parts[0] == "orgs" && len(parts) == 3 && parts[2] == "members":
 		route(c, method, map[string]func(*call){
 			"GET":  func(c *call) { c.listMembers(parts[1]) },
@@ -175,6 +186,8 @@ func (a *API) serve(ctx *fasthttp.RequestCtx, p *tenancy.Principal) {
 		route(c, method, map[string]func(*call){"GET": (*call).getActivity})
 	case parts[0] == "activity" && len(parts) == 2 && parts[1] == "export":
 		route(c, method, map[string]func(*call){"GET": (*call).exportActivity})
+	case parts[0] == "invitations" && len(parts) == 2 && parts[1] == "redeem": // reached through ServeAs only
+		route(c, method, map[string]func(*call){"POST": (*call).redeemInvitation})
 	default:
 		errNoEndpoint.write(ctx)
 	}

@@ -40,6 +40,8 @@ func (a *API) authenticate(ctx *fasthttp.RequestCtx) (*tenancy.Principal, *apiEr
 		return nil, errMissingKey
 	case strings.HasPrefix(token, apikey.Prefix):
 		return nil, errInferenceKey
+	case strings.HasPrefix(token, tenancy.InvitationPrefix):
+		return nil, errInvitationAsKey
 	case !apikey.IsManagementToken(token):
 		return nil, errBadKey
 	}

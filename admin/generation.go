@@ -20,10 +20,14 @@ type RecentRecords interface {
 	Lookup(id accounting.GenerationID) (accounting.Record, bool)
 }
 
-// GenerationStore reads stored usage records. store/sqlite implements it.
+// GenerationStore reads stored usage records and the bodies prompt logging kept. store/sqlite
+// implements it.
 type GenerationStore interface {
 	UsageByGeneration(ctx context.Context, id string) (accounting.Record, error)
 	KeyOwner(ctx context.Context, keyID int64) (orgID, creatorID int64, err error)
+	// GenerationBodies returns the logged bodies of generation id if its record is orgID's,
+	// else an error wrapping accounting.ErrRecordNotFound.
+	GenerationBodies(ctx context.Context, id string, orgID int64) (*accounting.Bodies, error)
 }
 
 // generationObject is one request's record on the wire (OpenRouter's generation shape, with
@@ -82,12 +86,11 @@ func (a *API) generation(ctx *fasthttp.RequestCtx) {
 		methodNotAllowed(ctx, "GET")
 		return
 	}
-	idText := string(ctx.QueryArgs().Peek("id"))
-	var id accounting.GenerationID
-	if len(idText) != len(id) || !strings.HasPrefix(idText, "gen-") {
-		badField("id", "must be a generation id such as gen-01h…, from the X-Generation-Id header").write(ctx)
+	idText, ok := generationIDParam(ctx)
+	if !ok {
 		return
 	}
+	var id accounting.GenerationID
 	copy(id[:], idText)
 
 	token := bearerToken(ctx)
@@ -144,4 +147,62 @@ func (a *API) generation(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	writeJSON(ctx, 200, map[string]any{"data": newGenerationObject(&r)})
+}
+
+// generationIDParam reads the id query parameter, answering 400 when it is not a generation id.
+func generationIDParam(ctx *fasthttp.RequestCtx) (string, bool) {
+	idText := string(ctx.QueryArgs().Peek("id"))
+	if len(idText) != len(accounting.GenerationID{}) || !strings.HasPrefix(idText, "gen-") {
+		badField("id", "must be a generation id such as gen-01h…, from the X-Generation-Id header").write(ctx)
+		return "", false
+	}
+	return idText, true
+}
+
+// generationContentObject is what prompt logging kept of one request: the body the client sent
+// (before the gateway rewrote it for a provider) and the answer as the client received it (for
+// a stream, the server-sent events as relayed). Each is capped at accounting.MaxBodyBytes.
+type generationContentObject struct {
+	ID                string `json:"id"`
+	OrganizationID    int64  `json:"organization_id"`
+	Request           string `json:"request"`
+	RequestBytes      int64  `json:"request_bytes"`
+	RequestTruncated  bool   `json:"request_truncated"`
+	Response          string `json:"response"`
+	ResponseBytes     int64  `json:"response_bytes"`
+	ResponseTruncated bool   `json:"response_truncated"`
+}
+
+var errContentNotFound = newError(404, "no stored prompt and completion for this generation in this organization: "+
+	"only its Admins can read them, and only for requests made while prompt logging was on for the organization "+
+	"(PATCH /v1/orgs/{id}) or the key (prompt_logging); they are readable a moment after the answer ends, "+
+	"until retention deletes the record")
+
+// generationContent serves GET /v1/generation/content?id=…: the bodies prompt logging stored
+// for a request, to an Admin of the record's organization only. Everyone else, Members
+// included, gets the same 404 as for an id that does not exist or a request that was not
+// logged, so that the answer says nothing about what exists.
+func (c *call) generationContent() {
+	idText, ok := generationIDParam(c.ctx)
+	if !ok {
+		return
+	}
+	if !c.p.IsAdmin() || c.api.gen == nil {
+		errContentNotFound.write(c.ctx)
+		return
+	}
+	b, err := c.api.gen.GenerationBodies(c.context(), idText, c.p.Org.ID)
+	if err != nil {
+		if errors.Is(err, accounting.ErrRecordNotFound) {
+			errContentNotFound.write(c.ctx)
+			return
+		}
+		c.fail(err, errContentNotFound)
+		return
+	}
+	writeJSON(c.ctx, 200, map[string]any{"data": generationContentObject{
+		ID: idText, OrganizationID: c.p.Org.ID,
+		Request: string(b.Request), RequestBytes: b.RequestSize, RequestTruncated: b.RequestTruncated(),
+		Response: string(b.Response), ResponseBytes: b.ResponseSize, ResponseTruncated: b.ResponseTruncated(),
+	}})
 }

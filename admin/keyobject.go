@@ -8,7 +8,7 @@ import (
 )
 
 // keyObject is an inference key on the wire, in OpenRouter's shape plus ARouter's fields
-// (allowed_models, expires_at, creator and organization).
+// (allowed_models, expires_at, creator and organization, prompt_logging).
 type keyObject struct {
 	Hash               string   `json:"hash"`
 	Name               string   `json:"name"`
@@ -32,6 +32,9 @@ type keyObject struct {
 	ExpiresAt          timeJSON `json:"expires_at"`
 	CreatorUserID      int64    `json:"creator_user_id"`
 	OrganizationID     int64    `json:"organization_id"`
+	// PromptLogging is the key's own opt-in to prompt logging; its organization's opt-in
+	// (GET /v1/orgs/{id}) makes the key's requests logged too.
+	PromptLogging bool `json:"prompt_logging"`
 }
 
 // newKeyObject renders k with its spend as the ledger holds it at now.
@@ -57,6 +60,7 @@ func newKeyObject(k *apikey.Key, ledger *budget.Ledger, now time.Time) keyObject
 		ExpiresAt:          timeJSON(k.ExpiresAt),
 		CreatorUserID:      k.CreatorID,
 		OrganizationID:     k.OrgID,
+		PromptLogging:      k.PromptLogging,
 	}
 	if o.AllowedModels == nil {
 		o.AllowedModels = []string{}

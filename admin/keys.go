@@ -25,8 +25,8 @@ const (
 
 // The fields POST /v1/keys accepts; PATCH also takes disabled.
 var (
-	createKeyFields = []string{"name", "limit", "limit_reset", "allowed_models", "expires_at", "include_byok_in_limit"}
-	updateKeyFields = []string{"name", "disabled", "limit", "limit_reset", "allowed_models", "expires_at", "include_byok_in_limit"}
+	createKeyFields = []string{"name", "limit", "limit_reset", "allowed_models", "expires_at", "include_byok_in_limit", "prompt_logging"}
+	updateKeyFields = []string{"name", "disabled", "limit", "limit_reset", "allowed_models", "expires_at", "include_byok_in_limit", "prompt_logging"}
 )
 
 // ownKey serves GET /v1/key: an inference key reads its own object, so that an application can
@@ -195,6 +195,14 @@ func (a *API) applyKeyFields(k *apikey.Key, f fields, now time.Time) *apiError {
 			return e
 		}
 		next.IncludeBYOKInLimit = b
+	}
+	if f.has("prompt_logging") {
+		b, e := f.boolean("prompt_logging")
+		if e != nil {
+			return e
+		}
+		// The key's own opt-in; its organization's applies too (LogPrompts, set by the store).
+		next.PromptLogging = b
 	}
 	next.UpdatedAt = now.UTC()
 	*k = next

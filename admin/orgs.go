@@ -25,6 +25,9 @@ type orgObject struct {
 	Personal  bool     `json:"personal"`
 	Role      string   `json:"role,omitempty"`
 	CreatedAt timeJSON `json:"created_at"`
+	// PromptLogging is the organization's opt-in to prompt logging (see orgsettings.go); every
+	// member sees it, so that nobody's prompts are stored without them being able to know.
+	PromptLogging bool `json:"prompt_logging"`
 }
 
 type memberObject struct {
@@ -51,7 +54,8 @@ func newMemberObject(m *tenancy.Member) memberObject {
 }
 
 func newOrgObject(o *tenancy.Org, role tenancy.Role) orgObject {
-	return orgObject{ID: o.ID, Name: o.Name, Personal: o.Personal, Role: string(role), CreatedAt: timeJSON(o.CreatedAt)}
+	return orgObject{ID: o.ID, Name: o.Name, Personal: o.Personal, Role: string(role), CreatedAt: timeJSON(o.CreatedAt),
+		PromptLogging: o.PromptLogging}
 }
 
 // me serves GET /v1/me: who the key acts as, and where.
@@ -139,8 +143,10 @@ func (c *call) listMembers(org string) {
 }
 
 // addMember serves POST /v1/orgs/{id}/members with email and role (and a name for a new user).
-// Someone without an account yet gets one: the answer then carries a management key acting in
-// this organization, the invitation to hand over.
+// Someone without an account yet gets one. Either way the answer carries an invitation code for
+// the Admin to hand over, which the member redeems for their own management key (see
+// redeemInvitation): the Admin never holds a key of the member's, and the answer is the same
+// whether or not the email had an account.
 func (c *call) addMember(org string) {
 	if !c.ownOrg(org) || !c.requireAdmin() {
 		return
@@ -191,22 +197,30 @@ func (c *call) addMember(org string) {
 	}
 
 	ctx := c.context()
+	now := c.api.now().UTC()
 	u, err := c.api.store.UserByEmail(ctx, email)
-	invited := false
+	created := false
 	switch {
 	case err == nil:
 	case errors.Is(err, tenancy.ErrNotFound):
-		u = &tenancy.User{Email: email, Name: name, CreatedAt: c.api.now().UTC()}
+		u = &tenancy.User{Email: email, Name: name, CreatedAt: now}
 		if err := c.api.store.CreateUser(ctx, u); err != nil {
 			c.fail(err, errUserNotFound)
 			return
 		}
-		invited = true
+		created = true
 	default:
 		c.fail(err, errUserNotFound)
 		return
 	}
-	if err := c.api.store.AddMember(ctx, c.p.Org.ID, u.ID, role); err != nil {
+	code, err := tenancy.GenerateInvitationCode()
+	if err != nil {
+		c.fail(err, errUserNotFound)
+		return
+	}
+	inv := &tenancy.Invitation{Hash: apikey.HashToken([]byte(code)), OrgID: c.p.Org.ID, UserID: u.ID, InvitedBy: c.p.User.ID,
+		CreatedAt: now.Truncate(time.Millisecond), ExpiresAt: now.Truncate(time.Second).Add(tenancy.InvitationTTL)}
+	if err := c.api.store.InviteMember(ctx, inv, role); err != nil {
 		if errors.Is(err, tenancy.ErrExists) {
 			newError(409, "%s is already a member; change their role with PATCH %s/%d", email, c.ctx.Path(), u.ID).write(c.ctx)
 			return
@@ -214,17 +228,12 @@ func (c *call) addMember(org string) {
 		c.fail(err, errUserNotFound)
 		return
 	}
-	out := map[string]any{"data": memberObject{User: newUserObject(u), Role: string(role), JoinedAt: timeJSON(c.api.now())}}
-	if invited {
-		token, _, err := c.api.mintManagementKey(c, u.ID, c.p.Org.ID, "invitation to "+c.p.Org.Name)
-		if err != nil {
-			c.fail(err, errUserNotFound)
-			return
-		}
-		out["management_key"] = token
-	}
-	c.api.log.Info("member added", zap.Int64("org", c.p.Org.ID), zap.Int64("user", u.ID), zap.String("role", string(role)), zap.Bool("new_user", invited))
-	writeJSON(c.ctx, 201, out)
+	c.api.log.Info("member invited", zap.Int64("org", c.p.Org.ID), zap.Int64("user", u.ID), zap.String("role", string(role)),
+		zap.Bool("new_user", created), zap.Int64("invitation", inv.ID), zap.Int64("by", c.p.User.ID))
+	writeJSON(c.ctx, 201, map[string]any{
+		"data":       memberObject{User: newUserObject(u), Role: string(role), JoinedAt: timeJSON(inv.CreatedAt)},
+		"invitation": invitationObject{Code: code, ExpiresAt: timeJSON(inv.ExpiresAt)},
+	})
 }
 
 // memberID parses a user id from the path.
@@ -284,7 +293,8 @@ func (c *call) setRole(org, user string) {
 }
 
 // removeMember serves DELETE /v1/orgs/{id}/members/{user}: the member's management keys for
-// the organization stop working and the inference keys they created are disabled.
+// the organization stop working, their unredeemed invitations to it are voided and the
+// inference keys they created are disabled.
 func (c *call) removeMember(org, user string) {
 	if !c.ownOrg(org) || !c.requireAdmin() {
 		return
@@ -306,7 +316,10 @@ func (c *call) removeMember(org, user string) {
 }
 
 // createManagementKey serves POST /v1/management-keys: a new management key for the calling
-// user, acting in organization_id (default: the current context), which the user must belong to.
+// user, acting in organization_id, which must be the current context (the default) or the
+// user's personal one. A key never reaches into another organization, even one the user
+// belongs to: that takes an invitation code from its Admin (POST /v1/invitations/redeem), so
+// that whoever holds some key of a user cannot follow them into every organization they join.
 func (c *call) createManagementKey() {
 	f, e := decodeFields(c.ctx.PostBody(), "name", "organization_id")
 	if e != nil {
@@ -327,24 +340,17 @@ func (c *call) createManagementKey() {
 			return
 		}
 	}
-	ms, err := c.api.store.OrgsOfUser(c.context(), c.p.User.ID)
-	if err != nil {
-		c.fail(err, errOrgNotFound)
-		return
-	}
-	member := false
-	for _, m := range ms {
-		member = member || m.Org.ID == orgID
-	}
-	if !member {
-		errOrgNotFound.write(c.ctx)
+	if orgID != c.p.Org.ID && orgID != c.p.User.PersonalOrgID {
+		// The same answer for every other id, so that it says nothing about what exists.
+		errCrossOrgKey.write(c.ctx)
 		return
 	}
 	token, mk, err := c.api.mintManagementKey(c, c.p.User.ID, orgID, name)
 	if err != nil {
-		c.fail(err, errOrgNotFound)
+		c.fail(err, errBadKey) // not found: the caller's membership ended since authentication
 		return
 	}
+	c.api.log.Info("management key created", zap.Int64("id", mk.ID), zap.Int64("user", c.p.User.ID), zap.Int64("org", orgID))
 	writeJSON(c.ctx, 201, map[string]any{"data": newManagementKeyObject(mk), "key": token})
 }
 

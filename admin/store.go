@@ -24,13 +24,29 @@ type Store interface {
 
 	// CreateOrg stores o and makes adminUserID its admin, in one transaction.
 	CreateOrg(ctx context.Context, o *tenancy.Org, adminUserID int64) error
+	// UpdateOrg applies change to organization orgID in one write transaction (Name and
+	// PromptLogging are stored) and returns it as stored, with the hashes of its live keys.
+	UpdateOrg(ctx context.Context, orgID int64, change func(*tenancy.Org) error) (*tenancy.Org, []apikey.Hash, error)
 	OrgsOfUser(ctx context.Context, userID int64) ([]tenancy.Membership, error)
 	Members(ctx context.Context, orgID int64) ([]tenancy.Member, error)
 	AddMember(ctx context.Context, orgID, userID int64, role tenancy.Role) error
+	// InviteMember makes inv.UserID a member of inv.OrgID with role and stores the invitation
+	// inv, in one transaction, and sets inv.ID and inv.CreatedAt; an existing membership is
+	// ErrExists.
+	InviteMember(ctx context.Context, inv *tenancy.Invitation, role tenancy.Role) error
+	// RedeemInvitation redeems the invitation whose code hashes to h, in one transaction: it
+	// must be live at now (not redeemed, voided by the member's removal, or expired) and its
+	// user still a member, else ErrNotFound; authorize, told whether the user ever held a
+	// management key, may refuse (its error is returned and the invitation stays live);
+	// then the invitation is marked redeemed and k is stored as the user's management key
+	// acting in its organization (k.ID, k.UserID, k.OrgID and k.CreatedAt are set). Of two
+	// concurrent redemptions of one code, exactly one succeeds.
+	RedeemInvitation(ctx context.Context, h apikey.Hash, now time.Time, k *tenancy.ManagementKey,
+		authorize func(inv *tenancy.Invitation, hadKeys bool) error) (*tenancy.Invitation, error)
 	SetMemberRole(ctx context.Context, orgID, userID int64, role tenancy.Role) error
 	// RemoveMember removes the membership, deletes the user's management keys for the
-	// organization and disables the inference keys the user created in it, in one
-	// transaction, returning those keys' hashes.
+	// organization, voids their unredeemed invitations to it and disables the inference keys
+	// the user created in it, in one transaction, returning those keys' hashes.
 	RemoveMember(ctx context.Context, orgID, userID int64) ([]apikey.Hash, error)
 
 	InsertManagementKey(ctx context.Context, k *tenancy.ManagementKey) error

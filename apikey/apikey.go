@@ -129,6 +129,13 @@ type Key struct {
 	// "*" such as "anthropic/*". Empty allows every model.
 	AllowedModels      []string
 	IncludeBYOKInLimit bool
+	// PromptLogging is the key's own opt-in to prompt logging, as set through the Management
+	// API. LogPrompts is what the gateway acts on: the key's opt-in or its organization's,
+	// resolved by the store whenever the key is loaded, so that an organization's change
+	// reaches its keys with their next load. When it is false nothing of a request's body or
+	// answer is kept.
+	PromptLogging bool
+	LogPrompts    bool
 
 	CreatedAt time.Time
 	UpdatedAt time.Time

@@ -10,6 +10,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -46,6 +47,12 @@ type Cache struct {
 	unknown   *ristretto.Cache[uint64, struct{}]
 	loads     singleflight.Group
 	loadCount atomic.Int64
+	// invalidations counts Invalidate calls, under mu with the cache writes of loads: a load
+	// that overlapped an Invalidate may have read the row from before the change, so it must
+	// not cache it (else a key disabled, or opted out of prompt logging, could keep its old
+	// record until the next refresh).
+	mu            sync.Mutex
+	invalidations uint64
 }
 
 // entry is what the cache holds for a known hash. key is immutable; refreshing guards against
@@ -136,16 +143,30 @@ func (c *Cache) fetch(ctx context.Context, h apikey.Hash) (*apikey.Key, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.opts.LoadTimeout)
 	defer cancel()
 	c.loadCount.Add(1)
+	c.mu.Lock()
+	before := c.invalidations
+	c.mu.Unlock()
 	k, err := c.loader.LoadKey(ctx, h)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	// After an overlapping Invalidate, answer with what was read (the request began before
+	// the change) but cache nothing.
+	current := c.invalidations == before
 	switch {
 	case errors.Is(err, apikey.ErrNotFound):
 		c.known.Del(slot(h))
-		c.unknown.SetWithTTL(slot(h), struct{}{}, 1, c.opts.NegativeTTL)
+		if current {
+			c.unknown.SetWithTTL(slot(h), struct{}{}, 1, c.opts.NegativeTTL)
+		}
 		return nil, err
 	case err != nil:
 		return nil, fmt.Errorf("load key: %w", err)
 	}
-	c.known.Set(slot(h), &entry{key: k, loadedAt: time.Now()}, 1)
+	if current {
+		c.known.Set(slot(h), &entry{key: k, loadedAt: time.Now()}, 1)
+	} else {
+		c.known.Del(slot(h)) // the entry a refresh was for: the next request reloads it
+	}
 	return k, nil
 }
 
@@ -171,6 +192,9 @@ func slot(h apikey.Hash) uint64 { return binary.LittleEndian.Uint64(h[:8]) }
 // Invalidate forgets everything cached about h, so the next request reads the store. Used when
 // this process changes a key (disable, delete, rotate).
 func (c *Cache) Invalidate(h apikey.Hash) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.invalidations++
 	c.known.Del(slot(h))
 	c.unknown.Del(slot(h))
 }

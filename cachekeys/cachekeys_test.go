@@ -197,3 +197,50 @@ func TestConcurrentMissesShareOneLoad(t *testing.T) {
 	close(loader.gate)
 	wg.Wait()
 }
+
+// steppedLoader answers from memLoader, each load finishing only when the test lets it.
+type steppedLoader struct {
+	*memLoader
+	started chan struct{}
+	release chan struct{}
+}
+
+func (g *steppedLoader) LoadKey(ctx context.Context, h apikey.Hash) (*apikey.Key, error) {
+	k, err := g.memLoader.LoadKey(ctx, h)
+	g.started <- struct{}{}
+	<-g.release
+	return k, err
+}
+
+// A load that read the row before a change and finished after the Invalidate that followed it
+// must not cache what it read: the next request would keep using the old record (a disabled
+// key, prompt logging that was turned off) until the next refresh.
+func TestInvalidateDuringLoadWins(t *testing.T) {
+	t.Parallel()
+	h := apikey.HashToken([]byte("sk-ar-v1-test"))
+	mem := &memLoader{keys: map[apikey.Hash]*apikey.Key{h: {ID: 7, Hash: h, Name: "old"}}}
+	g := &steppedLoader{memLoader: mem, started: make(chan struct{}), release: make(chan struct{})}
+	c, err := New(g, Options{RefreshAfter: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	done := make(chan *apikey.Key)
+	go func() {
+		k, _ := c.Lookup(context.Background(), h, time.Now())
+		done <- k
+	}()
+	<-g.started // the old row has been read
+	mem.set(&apikey.Key{ID: 7, Hash: h, Name: "new", Disabled: true}, nil)
+	c.Invalidate(h)
+	close(g.release)
+	if k := <-done; k.Name != "old" {
+		t.Fatalf("the request that began before the change got %q", k.Name)
+	}
+	c.Wait()
+	go func() { <-g.started }()
+	k, err := c.Lookup(context.Background(), h, time.Now())
+	if err != nil || k.Name != "new" || !k.Disabled {
+		t.Fatalf("after Invalidate: %+v, %v; want the changed key", k, err)
+	}
+}

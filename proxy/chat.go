@@ -69,6 +69,7 @@ func (s *Server) chat(ctx *fasthttp.RequestCtx) {
 			Streamed:     req.stream,
 		},
 	}
+	x.logRequest(key, ctx.PostBody())
 	if req.stream {
 		chatStreamRequests.Inc()
 	} else {
@@ -394,6 +395,7 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, req *chatRequest, x *exchange
 	// Hand the body buffer over instead of copying it; the server's spare buffer goes back to
 	// the upstream response so both pools stay balanced.
 	uresp.SwapBody(ctx.Response.SwapBody(out))
+	x.logResponse(ctx.Response.Body())
 	s.account(x, fasthttp.StatusOK)
 	return nil
 }
@@ -598,6 +600,7 @@ func (s *Server) answerFailure(ctx *fasthttp.RequestCtx, x *exchange, e *upstrea
 	e.api.write(ctx)
 	x.setResponseHeaders(ctx)
 	x.rec.ErrorCode = e.code
+	x.logResponse(ctx.Response.Body())
 	s.account(x, e.api.status)
 }
 

@@ -251,6 +251,7 @@ func (r *sseRelay) Read(p []byte) (int, error) {
 		if r.outPos < len(r.out) {
 			n := copy(p, r.out[r.outPos:])
 			r.outPos += n
+			r.x.logStream(p[:n])
 			if !r.sentFirst {
 				r.sentFirst = true
 				r.x.rec.TTFB = time.Since(r.x.rec.Time)

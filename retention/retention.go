@@ -1,5 +1,6 @@
 // Package retention deletes raw usage records once they are older than the configured age, so
-// that the store does not grow without bound. It deletes in small batches with a pause between
+// that the store does not grow without bound. The request and answer bodies kept by prompt
+// logging are deleted with their records, by the store, in the same transaction. It deletes in small batches with a pause between
 // them, because every batch holds the store's write lock that the accounting writer needs; the
 // daily roll-ups are kept, so activity reports over old ranges keep their figures.
 package retention

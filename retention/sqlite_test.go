@@ -15,6 +15,7 @@ import (
 
 // On the real store, a running Pruner deletes the records older than MaxAge and keeps the
 // newer ones, while activity over the whole period (read from the roll-ups) stays the same.
+// Prompt-logging bodies go with their records.
 func TestPrunerOnSQLite(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -29,6 +30,9 @@ func TestPrunerOnSQLite(t *testing.T) {
 		ts := now.Add(-time.Duration(i%100) * 24 * time.Hour) // 100 days back, 25 per day
 		recs = append(recs, accounting.Record{GenerationID: accounting.NewGenerationID(ts), Time: ts, KeyID: 1, OrgID: 1, BudgetID: 1,
 			Model: "m/m", Provider: "p", UpstreamModel: "m", PromptTokens: 10, Cost: money.Nanos(i), Status: 200})
+		if i%10 == 0 { // a logged request: days 0, 10, 20 … 90
+			recs[i].Bodies = &accounting.Bodies{Request: []byte(`{"model":"m/m"}`), RequestSize: 15}
+		}
 	}
 	if err := st.WriteUsage(ctx, recs); err != nil {
 		t.Fatal(err)
@@ -55,6 +59,9 @@ func TestPrunerOnSQLite(t *testing.T) {
 			t.Fatalf("%d records left, want 750", n)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+	if n, err := st.CountBodies(ctx); err != nil || n != 3*25 { // days 0, 10 and 20 are kept
+		t.Errorf("%d logged bodies left, %v; want 75", n, err)
 	}
 	after, err := st.Activity(ctx, q)
 	if err != nil {

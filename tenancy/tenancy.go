@@ -50,6 +50,9 @@ type Org struct {
 	Name      string
 	Personal  bool
 	CreatedAt time.Time
+	// PromptLogging is the organization's opt-in to storing the bodies of its requests and
+	// answers (every key of it logs; keys may also opt in alone). Off by default.
+	PromptLogging bool
 }
 
 // Member is a user as a member of one organization.

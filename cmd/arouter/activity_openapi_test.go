@@ -15,7 +15,8 @@ func checkActivityOperations(c *specClient, ann, other string, annID int64, memb
 	t, tg := c.t, c.tg
 	t.Helper()
 	out := c.ok(201, "POST", members, ann, map[string]any{"email": "carol@acme.test"})
-	carol, carolID := out["management_key"].(string), int64(data(out)["user"].(map[string]any)["id"].(float64))
+	carolID := int64(data(out)["user"].(map[string]any)["id"].(float64))
+	carol := c.ok(201, "POST", "/v1/invitations/redeem", "", map[string]any{"code": invitationCode(t, out)})["key"].(string)
 	out = c.ok(201, "POST", "/v1/keys", carol, map[string]any{"name": `carol, "ci"`})
 	carolToken, carolHash := out["key"].(string), data(out)["hash"].(string)
 	for _, token := range []string{annToken, carolToken, carolToken} {

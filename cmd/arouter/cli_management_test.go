@@ -75,7 +75,7 @@ func TestManagementCommandsOverTheAPI(t *testing.T) {
 	// Switch context by switching keys.
 	t.Setenv("AROUTER_MANAGEMENT_KEY", strings.TrimSpace(orgKey))
 	invite, info := arouter(0, "members", "add", "dev@example.com", "--role", "member")
-	if !strings.HasPrefix(strings.TrimSpace(invite), "sk-ar-mgmt-v1-") || !strings.Contains(info, "invitation") {
+	if !strings.HasPrefix(strings.TrimSpace(invite), "sk-ar-inv-v1-") || !strings.Contains(info, "arouter invitations redeem") {
 		t.Fatalf("members add: %q %q", invite, info)
 	}
 	members, _ := arouter(0, "members", "list")

@@ -19,7 +19,10 @@ Usage:
   arouter keys list|get|update|disable|enable|delete|rotate ...
                                            manage inference keys ("arouter keys" for details)
   arouter orgs list|create NAME            organizations you belong to; create one
-  arouter members list|add|set-role|remove members of the current organization
+  arouter members list|add|set-role|remove members of the current organization; add prints
+                                           an invitation code to hand to the new member
+  arouter invitations redeem CODE          redeem an invitation code for your own management key
+                                           ("arouter invitations -h" for details)
   arouter credits [show] | credits add USD the credit pool of the current context
   arouter byok list|add PROVIDER|delete ID|rekey
                                            the organization's own provider keys ("arouter byok" for details)
@@ -60,6 +63,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = keysCmd(args[1:], stdout, stderr)
 	case "orgs", "members", "credits":
 		err = orgsCmd(args[0], args[1:], stdout, stderr)
+	case "invitations":
+		err = invitationsCmd(args[1:], stdout, stderr)
 	case "byok":
 		err = byokCmd(args[1:], os.Stdin, stdout, stderr)
 	case "activity":

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"testing"
 )
 
 // twoModels adds a second model on the same provider, for allowed_models tests.
@@ -109,13 +110,31 @@ func (tg *testGateway) newOrg(name string, credits float64) org {
 	return o
 }
 
-// addMember adds a new user to o and returns their invitation management key and user id.
+// addMember adds a new user to o, redeems the invitation as the new member does (without a
+// key) and returns their management key and user id.
 func (tg *testGateway) addMember(o org, email, role string) (string, int64) {
 	tg.t.Helper()
 	out := tg.mustCall(201, "POST", membersPath(o), o.admin, map[string]any{"email": email, "role": role})
 	user := data(out)["user"].(map[string]any)
-	token, _ := out["management_key"].(string)
-	return token, int64(user["id"].(float64))
+	return tg.redeem(invitationCode(tg.t, out), ""), int64(user["id"].(float64))
+}
+
+// redeem redeems an invitation code, with a management key of the invited user or none ("")
+// for a new account, and returns the new management key.
+func (tg *testGateway) redeem(code, token string) string {
+	tg.t.Helper()
+	return tg.mustCall(201, "POST", "/v1/invitations/redeem", token, map[string]any{"code": code})["key"].(string)
+}
+
+// invitationCode returns the invitation code of an answer of POST /v1/orgs/{id}/members.
+func invitationCode(t testing.TB, out map[string]any) string {
+	t.Helper()
+	inv, _ := out["invitation"].(map[string]any)
+	code, _ := inv["code"].(string)
+	if !strings.HasPrefix(code, "sk-ar-inv-v1-") {
+		t.Fatalf("no invitation code in %v", out)
+	}
+	return code
 }
 
 func membersPath(o org) string {

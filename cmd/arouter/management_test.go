@@ -124,8 +124,8 @@ func TestOrganizationsAreIsolated(t *testing.T) {
 		t.Errorf("B's credits = %v, want its own 7", got)
 	}
 	// A management key for B cannot be minted by A's admin, who is not B's member.
-	if status, _ := tg.call("POST", "/v1/management-keys", a.admin, map[string]any{"organization_id": b.id}); status != 404 {
-		t.Errorf("minting a key for another organization: %d, want 404", status)
+	if status, _ := tg.call("POST", "/v1/management-keys", a.admin, map[string]any{"organization_id": b.id}); status != 403 {
+		t.Errorf("minting a key for another organization: %d, want 403", status)
 	}
 	// A's key still works and nothing of it changed.
 	if status, out := tg.chatAs(aToken, chatBody); status != 200 {

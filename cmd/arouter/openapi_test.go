@@ -422,7 +422,8 @@ func TestOpenAPIMatchesImplementation(t *testing.T) {
 	c.bad(400, "POST", "/v1/orgs", admin, "not json")
 
 	out = c.ok(201, "POST", members, founder, map[string]any{"email": "ann@acme.test", "name": "Ann", "role": "admin"})
-	ann, annID := out["management_key"].(string), id(data(out)["user"].(map[string]any)["id"])
+	annID := id(data(out)["user"].(map[string]any)["id"])
+	ann := c.ok(201, "POST", "/v1/invitations/redeem", "", map[string]any{"code": invitationCode(t, out)})["key"].(string)
 	out = c.ok(200, "DELETE", member(adminID), ann, nil)
 	if out["keys_disabled"] != float64(0) {
 		t.Errorf("the founder had no keys: %v", out)
@@ -431,14 +432,16 @@ func TestOpenAPIMatchesImplementation(t *testing.T) {
 
 	// Members.
 	out = c.ok(201, "POST", members, ann, map[string]any{"email": "bob@acme.test"})
-	bob, bobID := out["management_key"].(string), id(data(out)["user"].(map[string]any)["id"])
+	bobID := id(data(out)["user"].(map[string]any)["id"])
+	bob := c.ok(201, "POST", "/v1/invitations/redeem", "", map[string]any{"code": invitationCode(t, out), "name": "bob's laptop"})["key"].(string)
 	if data(out)["role"] != "member" {
 		t.Errorf("default role: %v", data(out)["role"])
 	}
 	out = c.ok(201, "POST", members, ann, map[string]any{"email": tg.admin.Email, "role": "member"})
 	if _, ok := out["management_key"]; ok {
-		t.Errorf("an existing user was given a management key: %v", out)
+		t.Errorf("an existing user's management key was given to an Admin: %v", out)
 	}
+	adminInvitation := invitationCode(t, out) // redeemed below, with the instance admin's own key
 	c.ok(409, "POST", members, ann, map[string]any{"email": "bob@acme.test"})
 	c.bad(400, "POST", members, ann, map[string]any{"email": "bob"})
 	c.bad(400, "POST", members, ann, map[string]any{"email": "Carol <carol@acme.test>"})
@@ -642,13 +645,40 @@ func TestOpenAPIMatchesImplementation(t *testing.T) {
 		t.Errorf("management key: %v", out)
 	}
 	c.ok(200, "GET", "/v1/me", out["key"].(string), nil)
-	out = c.ok(201, "POST", "/v1/management-keys", admin, map[string]any{"name": "acme", "organization_id": org})
+	// Not for another organization, even one the user belongs to: that takes an invitation.
+	c.ok(403, "POST", "/v1/management-keys", admin, map[string]any{"name": "acme", "organization_id": org})
+	c.ok(403, "POST", "/v1/management-keys", bob, map[string]any{"organization_id": personal})
+	c.ok(201, "POST", "/v1/management-keys", admin, map[string]any{"organization_id": personal})
+	var annPersonal int64
+	for _, o := range c.ok(200, "GET", "/v1/orgs", ann, nil)["data"].([]any) {
+		if o := o.(map[string]any); o["personal"] == true {
+			annPersonal = id(o["id"])
+		}
+	}
+	if d := data(c.ok(201, "POST", "/v1/management-keys", ann, map[string]any{"organization_id": annPersonal})); id(d["organization_id"]) != annPersonal {
+		t.Errorf("Ann's key for her personal context: %v", d)
+	}
+
+	// Invitations: the instance admin, an existing account with keys, redeems with one of them.
+	redeem := func(code string) map[string]any { return map[string]any{"code": code} }
+	c.ok(401, "POST", "/v1/invitations/redeem", "", redeem(adminInvitation))
+	c.ok(403, "POST", "/v1/invitations/redeem", ann, redeem(adminInvitation)) // another user's key
+	c.ok(401, "POST", "/v1/invitations/redeem", "sk-ar-mgmt-v1-"+zeros, redeem(adminInvitation))
+	out = c.ok(201, "POST", "/v1/invitations/redeem", admin, redeem(adminInvitation))
 	if d := data(c.ok(200, "GET", "/v1/me", out["key"].(string), nil)); d["role"] != "member" ||
 		id(d["organization"].(map[string]any)["id"]) != org {
 		t.Errorf("the instance admin acting in Acme: %v", d)
 	}
-	c.ok(201, "POST", "/v1/management-keys", admin, map[string]any{"organization_id": personal})
-	c.ok(404, "POST", "/v1/management-keys", bob, map[string]any{"organization_id": personal})
+	c.ok(404, "POST", "/v1/invitations/redeem", admin, redeem(adminInvitation)) // used
+	c.ok(404, "POST", "/v1/invitations/redeem", "", redeem("sk-ar-inv-v1-"+zeros))
+	c.bad(400, "POST", "/v1/invitations/redeem", "", map[string]any{})
+	c.bad(400, "POST", "/v1/invitations/redeem", "", redeem("sk-ar-mgmt-v1-"+zeros))
+	c.bad(400, "POST", "/v1/invitations/redeem", "", map[string]any{"code": "sk-ar-inv-v1-" + zeros, "org": 1})
+	c.bad(400, "POST", "/v1/invitations/redeem", "", map[string]any{"code": "sk-ar-inv-v1-" + zeros, "name": ""})
+	c.against("NotFound", 404, "GET", "/v1/invitations", "", nil)
+	if h := c.against("MethodNotAllowed", 405, "GET", "/v1/invitations/redeem", "", nil); h.Get("Allow") != "POST" {
+		t.Errorf("GET /v1/invitations/redeem: Allow %q", h.Get("Allow"))
+	}
 	c.bad(400, "POST", "/v1/management-keys", ann, map[string]any{"organization_id": strconv.FormatInt(org, 10)})
 	c.bad(400, "POST", "/v1/management-keys", ann, map[string]any{"organization_id": -1})
 	c.bad(400, "POST", "/v1/management-keys", ann, map[string]any{"name": ""})
@@ -729,6 +759,12 @@ func TestOpenAPIMatchesImplementation(t *testing.T) {
 	for path, item := range c.doc.Paths.Map() {
 		concrete := strings.NewReplacer("{hash}", zeros, "{id}", strconv.FormatInt(org, 10), "{user_id}", strconv.FormatInt(annID, 10)).Replace(path)
 		for method := range item.Operations() {
+			if path == "/v1/invitations/redeem" { // a new account redeems without a key
+				c.bad(400, method, concrete, "", nil)
+				c.bad(403, method, concrete, newToken, nil)
+				c.bad(401, method, concrete, "garbage", nil)
+				continue
+			}
 			c.bad(401, method, concrete, "", nil)
 			if path == "/v1/key" {
 				c.bad(403, method, concrete, ann, nil)
@@ -747,7 +783,7 @@ func TestOpenAPIMatchesImplementation(t *testing.T) {
 		t.Errorf("POST /v1/key: Allow %q", h.Get("Allow"))
 	}
 	c.against("NotFound", 404, "GET", "/v1/keys/"+newHash+"/history", ann, nil)
-	c.against("NotFound", 404, "GET", "/v1/orgs/"+strconv.FormatInt(org, 10), ann, nil)
+	c.against("NotFound", 404, "GET", "/v1/orgs/"+strconv.FormatInt(org, 10)+"/settings", ann, nil)
 	out = c.ok(201, "POST", "/v1/keys", ann, map[string]any{"name": "tiny budget", "limit": 0.00001, "allowed_models": []string{"acme/tiny"}})
 	tiny := strings.Replace(chatBody, "openai/gpt-4o-mini", "acme/tiny", 1)
 	if status, body := tg.chatAs(out["key"].(string), tiny); status != 200 {
@@ -759,6 +795,7 @@ func TestOpenAPIMatchesImplementation(t *testing.T) {
 	}
 
 	checkActivityOperations(c, ann, admin, annID, members, newToken, newHash)
+	checkPromptLogOperations(c, ann, admin, org, newToken)
 
 	c.checkCoverage()
 }

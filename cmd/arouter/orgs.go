@@ -13,6 +13,8 @@ const orgsUsage = `usage: arouter orgs list                      the contexts yo
        arouter orgs create NAME               a new organization; prints a management key acting in it
        arouter members list                   members of the current organization (admins)
        arouter members add EMAIL [--role admin|member] [--name NAME]
+                                              prints an invitation code to hand to them; they
+                                              redeem it with "arouter invitations redeem CODE"
        arouter members set-role USER_ID admin|member
        arouter members remove USER_ID
        arouter credits [show]                 the context's credits and usage (admins)
@@ -133,14 +135,19 @@ func orgsCmd(group string, args []string, stdout, stderr io.Writer) error {
 		if err := c.do("POST", members, body, &out); err != nil {
 			return err
 		}
-		if mk, ok := out["management_key"]; ok {
-			var token string
-			_ = json.Unmarshal(mk, &token)
-			fmt.Fprintln(stdout, token)
-			fmt.Fprintf(stderr, "added %s as %s. They had no account: the management key above is their invitation (shown only once).\n", pos[0], *role)
-			return nil
+		var inv struct {
+			Code      string `json:"code"`
+			ExpiresAt string `json:"expires_at"`
 		}
-		fmt.Fprintf(stderr, "added %s as %s\n", pos[0], *role)
+		if err := json.Unmarshal(out["invitation"], &inv); err != nil || inv.Code == "" {
+			return fmt.Errorf("the gateway's answer has no invitation code: %s", out["invitation"])
+		}
+		fmt.Fprintln(stdout, inv.Code)
+		fmt.Fprintf(stderr, "added %s as %s. The invitation code above is shown only this once and works once, until %s.\n"+
+			"Hand it to them; they redeem it for their own management key with\n\n"+
+			"    arouter invitations redeem CODE --url %s\n\n"+
+			"(or POST /v1/invitations/redeem). If their account already has management keys, they set\n"+
+			"AROUTER_MANAGEMENT_KEY to one of them first.\n", pos[0], *role, inv.ExpiresAt, *cf.url)
 		return nil
 	case "members set-role":
 		if err := c.do("PATCH", members+"/"+pos[0], map[string]any{"role": pos[1]}, nil); err != nil {

@@ -27,8 +27,12 @@ func errKeyNotFound(h apikey.Hash) error {
 	return fmt.Errorf("key %s: %w (%w)", h, apikey.ErrNotFound, tenancy.ErrNotFound)
 }
 
+// The last column is the key's effective prompt logging: its own opt-in or its organization's
+// (apikey.Key.LogPrompts), looked up through the orgs primary key with every load, so that an
+// organization's change reaches each key at its next load or refresh.
 const keyColumns = "id, hash, name, label, org_id, creator_id, budget_id, disabled, limit_nanos, limit_reset, " +
-	"allowed_models, include_byok_in_limit, created_at, updated_at, expires_at"
+	"allowed_models, include_byok_in_limit, created_at, updated_at, expires_at, prompt_logging, " +
+	"prompt_logging OR coalesce((SELECT o.prompt_logging FROM orgs o WHERE o.id = api_keys.org_id), 0)"
 
 // loadKeySQL is the key cache's miss and refresh path: the hash index, one row. Deleted keys
 // are not found, so a refresh drops them from the cache.
@@ -70,11 +74,12 @@ func insertKey(ctx context.Context, tx *sql.Tx, k *apikey.Key) (apikey.Key, erro
 		return n, err
 	}
 	res, err := tx.ExecContext(ctx, `INSERT INTO api_keys (hash, name, label, org_id, creator_id, budget_id,
-		disabled, limit_nanos, limit_reset, allowed_models, include_byok_in_limit, created_at, updated_at, expires_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		disabled, limit_nanos, limit_reset, allowed_models, include_byok_in_limit, created_at, updated_at, expires_at,
+		prompt_logging)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		n.Hash[:], n.Name, n.Label, n.OrgID, n.CreatorID, n.BudgetID,
 		boolInt(n.Disabled), limitArg(&n), n.LimitReset.String(), models, boolInt(n.IncludeBYOKInLimit),
-		n.CreatedAt.UnixMilli(), n.UpdatedAt.UnixMilli(), msOrNull(n.ExpiresAt))
+		n.CreatedAt.UnixMilli(), n.UpdatedAt.UnixMilli(), msOrNull(n.ExpiresAt), boolInt(n.PromptLogging))
 	if err != nil {
 		if isConstraint(err, sqlite3.SQLITE_CONSTRAINT_UNIQUE) {
 			return n, fmt.Errorf("%w (%w)", ErrKeyExists, tenancy.ErrExists)
@@ -84,6 +89,10 @@ func insertKey(ctx context.Context, tx *sql.Tx, k *apikey.Key) (apikey.Key, erro
 	if n.ID, err = res.LastInsertId(); err != nil {
 		return n, err
 	}
+	if n.LogPrompts, err = orgLogsPrompts(ctx, tx, n.OrgID); err != nil {
+		return n, err
+	}
+	n.LogPrompts = n.LogPrompts || n.PromptLogging
 	if n.BudgetID == 0 {
 		n.BudgetID = n.ID
 		if _, err := tx.ExecContext(ctx, "UPDATE api_keys SET budget_id = id WHERE id = ?", n.ID); err != nil {
@@ -183,7 +192,8 @@ func (s *Store) ListKeys(ctx context.Context, f apikey.Filter) ([]*apikey.Key, e
 
 // UpdateKey applies change to a copy of the live key with hash h in orgID and stores the
 // fields the Management API may change: Name, Disabled, Limit and HasLimit, LimitReset,
-// AllowedModels, ExpiresAt and IncludeBYOKInLimit; changes to the other fields are ignored.
+// AllowedModels, ExpiresAt, IncludeBYOKInLimit and PromptLogging; changes to the other fields
+// are ignored.
 // UpdatedAt becomes now. It returns the key as stored. change runs inside the write
 // transaction, so the read, the change and the write are atomic even against other processes;
 // it must be quick and must not use the store. An error from change aborts the update and is
@@ -206,9 +216,10 @@ func (s *Store) UpdateKey(ctx context.Context, h apikey.Hash, orgID int64, chang
 			return err
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE api_keys SET name = ?, disabled = ?, limit_nanos = ?, limit_reset = ?,
-			allowed_models = ?, expires_at = ?, include_byok_in_limit = ?, updated_at = ? WHERE id = ?`,
+			allowed_models = ?, expires_at = ?, include_byok_in_limit = ?, prompt_logging = ?, updated_at = ? WHERE id = ?`,
 			next.Name, boolInt(next.Disabled), limitArg(&next), next.LimitReset.String(),
-			models, msOrNull(next.ExpiresAt), boolInt(next.IncludeBYOKInLimit), time.Now().UnixMilli(), cur.ID)
+			models, msOrNull(next.ExpiresAt), boolInt(next.IncludeBYOKInLimit), boolInt(next.PromptLogging),
+			time.Now().UnixMilli(), cur.ID)
 		if err != nil {
 			return err
 		}
@@ -347,14 +358,17 @@ func scanKey(row scanner) (*apikey.Key, error) {
 		k                                    apikey.Key
 		hash                                 []byte
 		disabled, byok, createdMS, updatedMS int64
+		promptLogging, logPrompts            int64
 		limit, expiresMS                     sql.NullInt64
 		reset, models                        string
 	}
 	k := &v.k
 	if err := row.Scan(&k.ID, &v.hash, &k.Name, &k.Label, &k.OrgID, &k.CreatorID, &k.BudgetID, &v.disabled,
-		&v.limit, &v.reset, &v.models, &v.byok, &v.createdMS, &v.updatedMS, &v.expiresMS); err != nil {
+		&v.limit, &v.reset, &v.models, &v.byok, &v.createdMS, &v.updatedMS, &v.expiresMS,
+		&v.promptLogging, &v.logPrompts); err != nil {
 		return nil, err
 	}
+	k.PromptLogging, k.LogPrompts = v.promptLogging != 0, v.logPrompts != 0
 	if len(v.hash) != len(k.Hash) {
 		return nil, fmt.Errorf("key %d: stored hash has %d bytes, want %d", k.ID, len(v.hash), len(k.Hash))
 	}

@@ -120,9 +120,9 @@ func TestMigrationFromVersion3(t *testing.T) {
 		t.Fatalf("BYOK sums after the upgrade:\n got %v\nwant %v", got, want)
 	}
 	var triggers int
-	must(t, s.r.QueryRow("SELECT count(*) FROM sqlite_schema WHERE type = 'trigger' AND tbl_name = 'usage_records'").Scan(&triggers))
+	must(t, s.r.QueryRow("SELECT count(*) FROM sqlite_schema WHERE type = 'trigger' AND tbl_name = 'usage_records' AND name = 'usage_records_roll_up'").Scan(&triggers))
 	if triggers != 1 {
-		t.Errorf("%d triggers on usage_records, want 1", triggers)
+		t.Errorf("%d roll-up triggers on usage_records, want 1", triggers)
 	}
 
 	// New records, BYOK and not, land in the same roll-up rows as the old ones of their day.

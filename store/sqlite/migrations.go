@@ -351,6 +351,48 @@ var migrations = []string{
 			byok_requests      = byok_requests + excluded.byok_requests,
 			byok_cost_nanos    = byok_cost_nanos + excluded.byok_cost_nanos;
 	END;`,
+
+	// 6: invitations. Adding a member issues a one-time code (stored only as its SHA-256 hash)
+	// that the invited user redeems for a management key in the organization; the Admin who
+	// adds them never holds a key of theirs. A code is live while redeemed_at and voided_at
+	// are NULL and expires_at (unix milliseconds, UTC) is in the future; removing the member
+	// voids it. Rows are kept, so a hash is never reused. Redeeming asks whether the user ever
+	// held a management key, hence the index on management_keys (user_id).
+	`CREATE TABLE invitations (
+		id          INTEGER PRIMARY KEY,
+		hash        BLOB    NOT NULL UNIQUE CHECK (length(hash) = 32),
+		org_id      INTEGER NOT NULL REFERENCES orgs (id),
+		user_id     INTEGER NOT NULL REFERENCES users (id),
+		invited_by  INTEGER NOT NULL,
+		created_at  INTEGER NOT NULL,
+		expires_at  INTEGER NOT NULL,
+		redeemed_at INTEGER NULL,
+		voided_at   INTEGER NULL
+	) STRICT;
+	CREATE INDEX invitations_org_user ON invitations (org_id, user_id);
+	CREATE INDEX management_keys_user_id ON management_keys (user_id);`,
+
+	// 7: prompt logging, off unless an organization or a key opts in. usage_bodies holds the
+	// request and the answer of a logged request, apart from usage_records so that activity
+	// queries and retention's index scans never read through blobs. Each body is capped; the
+	// *_bytes columns count every byte, so a shorter blob was truncated. org_id is the
+	// context of the record, the only one whose Admins may read the row. The trigger deletes a
+	// record's bodies in the statement that deletes the record, so retention (or anything else)
+	// can never leave bodies behind.
+	`ALTER TABLE orgs ADD COLUMN prompt_logging INTEGER NOT NULL DEFAULT 0 CHECK (prompt_logging IN (0, 1));
+	ALTER TABLE api_keys ADD COLUMN prompt_logging INTEGER NOT NULL DEFAULT 0 CHECK (prompt_logging IN (0, 1));
+	CREATE TABLE usage_bodies (
+		generation_id  TEXT    PRIMARY KEY,
+		org_id         INTEGER NOT NULL,
+		created_at     INTEGER NOT NULL,
+		request        BLOB    NOT NULL,
+		request_bytes  INTEGER NOT NULL,
+		response       BLOB    NOT NULL,
+		response_bytes INTEGER NOT NULL
+	) STRICT;
+	CREATE TRIGGER usage_records_delete_bodies AFTER DELETE ON usage_records BEGIN
+		DELETE FROM usage_bodies WHERE generation_id = OLD.generation_id;
+	END;`,
 }
 
 // migrate brings the schema up to date. db must be the write pool, whose transactions begin

@@ -128,10 +128,12 @@ var uriEscaper = strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23")
 // persistent in the file; only the writer sets it, because readers are query_only. The writer
 // gets a larger page cache, since usage inserts touch three indexes spread over the file, and
 // keeps the statement journal that multi-row INSERTs need in memory instead of a temp file.
+// secure_delete makes the writer overwrite deleted rows with zeros, so that logged prompts
+// deleted by retention do not linger in free pages of the file.
 func dsn(path string, write bool) string {
 	q := fmt.Sprintf("_pragma=busy_timeout(%d)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)", busyTimeoutMS)
 	if write {
-		q += "&_pragma=cache_size(-16384)&_pragma=journal_mode(WAL)&_pragma=temp_store(MEMORY)&_txlock=immediate"
+		q += "&_pragma=cache_size(-16384)&_pragma=journal_mode(WAL)&_pragma=temp_store(MEMORY)&_pragma=secure_delete(1)&_txlock=immediate"
 	} else {
 		q += "&_pragma=query_only(1)"
 	}

@@ -168,7 +168,7 @@ func orgExists(ctx context.Context, q querier, orgID int64) error {
 // context first (it is created with the user), then by organization id. An unknown user
 // belongs to none.
 func (s *Store) OrgsOfUser(ctx context.Context, userID int64) ([]tenancy.Membership, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT o.id, o.name, o.personal, o.created_at, m.role
+	rows, err := s.r.QueryContext(ctx, `SELECT o.id, o.name, o.personal, o.created_at, m.role, o.prompt_logging
 		FROM memberships m JOIN orgs o ON o.id = m.org_id
 		WHERE m.user_id = ? ORDER BY o.personal DESC, o.id`, userID)
 	if err != nil {
@@ -182,7 +182,7 @@ func (s *Store) OrgsOfUser(ctx context.Context, userID int64) ([]tenancy.Members
 			personal, created int64
 			role              string
 		)
-		if err := rows.Scan(&m.Org.ID, &m.Org.Name, &personal, &created, &role); err != nil {
+		if err := rows.Scan(&m.Org.ID, &m.Org.Name, &personal, &created, &role, &m.Org.PromptLogging); err != nil {
 			return nil, fmt.Errorf("organizations of user %d: %w", userID, err)
 		}
 		m.Org.Personal, m.Org.CreatedAt, m.Role = personal != 0, time.UnixMilli(created).UTC(), tenancy.Role(role)
@@ -304,8 +304,9 @@ func (s *Store) SetMemberRole(ctx context.Context, orgID, userID int64, role ten
 	return nil
 }
 
-// RemoveMember removes userID from orgID, deletes the user's management keys for it and
-// disables the inference keys the user created in it, in one transaction. It returns the
+// RemoveMember removes userID from orgID, deletes the user's management keys for it, voids
+// their unredeemed invitations to it and disables the inference keys the user created in it,
+// in one transaction. It returns the
 // hashes of all those inference keys (deleted ones excluded), so the caller can drop them from
 // caches. A user who is not a member is not found; removing the last admin returns an error
 // wrapping tenancy.ErrLastAdmin. A user's personal context always has them as its only admin,
@@ -330,6 +331,9 @@ func (s *Store) RemoveMember(ctx context.Context, orgID, userID int64) ([]apikey
 		if _, err := tx.ExecContext(ctx,
 			"UPDATE management_keys SET deleted_at = ? WHERE org_id = ? AND user_id = ? AND deleted_at IS NULL",
 			now, orgID, userID); err != nil {
+			return err
+		}
+		if err := voidInvitations(ctx, tx, orgID, userID, now); err != nil {
 			return err
 		}
 		rows, err := tx.QueryContext(ctx, `UPDATE api_keys
@@ -405,7 +409,7 @@ func (s *Store) ManagementKeyExists(ctx context.Context, h apikey.Hash) (bool, e
 // even before RemoveMember's deletion of them is seen by a cache.
 const principalSQL = `SELECT mk.id,
 		u.id, u.email, u.name, u.instance_admin, u.personal_org_id, u.created_at,
-		o.id, o.name, o.personal, o.created_at, m.role
+		o.id, o.name, o.personal, o.created_at, m.role, o.prompt_logging
 	FROM management_keys mk
 	JOIN users u ON u.id = mk.user_id
 	JOIN orgs o ON o.id = mk.org_id
@@ -423,7 +427,7 @@ func (s *Store) PrincipalByManagementKey(ctx context.Context, h apikey.Hash) (*t
 	)
 	err := s.principal.QueryRowContext(ctx, h[:]).Scan(&p.KeyID,
 		&p.User.ID, &p.User.Email, &p.User.Name, &admin, &p.User.PersonalOrgID, &userCreated,
-		&p.Org.ID, &p.Org.Name, &personal, &orgCreated, &role)
+		&p.Org.ID, &p.Org.Name, &personal, &orgCreated, &role, &p.Org.PromptLogging)
 	if err != nil {
 		return nil, notFound(err, "management key %s", h)
 	}

@@ -47,7 +47,8 @@ func insertUsageSQL(rows int) string {
 // WriteUsage stores recs in one transaction: all of them or, on error, none, so the caller can
 // retry the whole batch. Records whose generation id is already stored are skipped, which makes
 // a retry after an ambiguous failure safe. The usage_daily roll-up is updated by a trigger in
-// the same transaction, and only for records actually inserted.
+// the same transaction, and only for records actually inserted. Records with Bodies (prompt
+// logging) have them stored in usage_bodies, in the same transaction.
 func (s *Store) WriteUsage(ctx context.Context, recs []accounting.Record) (err error) {
 	if len(recs) == 0 {
 		return nil
@@ -84,6 +85,9 @@ func (s *Store) WriteUsage(ctx context.Context, recs []accounting.Record) (err e
 			return err
 		}
 		rest = rest[n:]
+	}
+	if err := writeBodies(ctx, tx, recs); err != nil {
+		return err
 	}
 	return tx.Commit()
 }
