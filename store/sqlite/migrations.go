@@ -393,6 +393,15 @@ var migrations = []string{
 	CREATE TRIGGER usage_records_delete_bodies AFTER DELETE ON usage_records BEGIN
 		DELETE FROM usage_bodies WHERE generation_id = OLD.generation_id;
 	END;`,
+
+	// 8: the batch writer keeps the roll-ups (store/sqlite/rollup.go): it sums a batch in
+	// memory and upserts each roll-up row once, where the trigger upserted three rows per
+	// record, most of a request's cost to the gateway. Activity reads the roll-ups, so the
+	// indexes of usage_records by key and by model serve nothing and only slow every insert;
+	// retention keeps the one by time, generation lookups the unique one.
+	`DROP TRIGGER usage_records_roll_up;
+	DROP INDEX usage_records_key_created_at;
+	DROP INDEX usage_records_model_created_at;`,
 }
 
 // migrate brings the schema up to date. db must be the write pool, whose transactions begin

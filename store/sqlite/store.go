@@ -37,8 +37,11 @@ type Store struct {
 	r    *sql.DB // read-only connections
 
 	insertUsage *sql.Stmt // full-chunk multi-row insert, prepared on w
-	loadKey     *sql.Stmt // prepared on r; the key cache's miss path
-	principal   *sql.Stmt // prepared on r; every Management API request
+	// upsertRollUp adds a batch's sums to usage_daily, usage_daily_models and
+	// usage_daily_keys (see rollup.go); prepared on w.
+	upsertRollUp [3]*sql.Stmt
+	loadKey      *sql.Stmt // prepared on r; the key cache's miss path
+	principal    *sql.Stmt // prepared on r; every Management API request
 }
 
 // Open opens the store at path, creating the file and its parent directory if needed, and
@@ -94,6 +97,11 @@ func (s *Store) open(ctx context.Context) error {
 
 	if s.insertUsage, err = s.w.PrepareContext(ctx, insertUsageSQL(chunkRows)); err != nil {
 		return fmt.Errorf("prepare usage insert: %w", err)
+	}
+	for i, q := range [3]string{upsertDailySQL, upsertModelsSQL, upsertKeysSQL} {
+		if s.upsertRollUp[i], err = s.w.PrepareContext(ctx, q); err != nil {
+			return fmt.Errorf("prepare roll-up upsert: %w", err)
+		}
 	}
 	if s.loadKey, err = s.r.PrepareContext(ctx, loadKeySQL); err != nil {
 		return fmt.Errorf("prepare key lookup: %w", err)
@@ -177,7 +185,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close closes the store. The last connection to close checkpoints the WAL into the main file.
 func (s *Store) Close() error {
 	var errs []error
-	for _, st := range []*sql.Stmt{s.insertUsage, s.loadKey, s.principal} {
+	for _, st := range []*sql.Stmt{s.insertUsage, s.upsertRollUp[0], s.upsertRollUp[1], s.upsertRollUp[2], s.loadKey, s.principal} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}

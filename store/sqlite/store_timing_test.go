@@ -32,45 +32,6 @@ func BenchmarkWriteUsage(b *testing.B) {
 	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "records/s")
 }
 
-// BenchmarkWriteUsageRollUp measures what the usage_daily trigger adds to a 100-record batch
-// (one full chunk): "trigger" is the shipped schema, "no-trigger" the same store with the
-// trigger dropped. Records spread over 7 keys and one day, as in steady traffic, so most
-// trigger upserts update an existing roll-up row.
-func BenchmarkWriteUsageRollUp(b *testing.B) {
-	for _, trigger := range []bool{true, false} {
-		name := "trigger"
-		if !trigger {
-			name = "no-trigger"
-		}
-		b.Run(name, func(b *testing.B) {
-			s := openTest(b)
-			if !trigger {
-				if _, err := s.w.Exec("DROP TRIGGER usage_records_roll_up"); err != nil {
-					b.Fatal(err)
-				}
-			}
-			ctx := context.Background()
-			const batch = 100
-			recs := testRecords(batch)
-			b.ReportAllocs()
-			b.ResetTimer()
-			for b.Loop() {
-				b.StopTimer()
-				now := time.Now()
-				for i := range recs {
-					recs[i].GenerationID = accounting.NewGenerationID(now)
-					recs[i].Time = now
-				}
-				b.StartTimer()
-				if err := s.WriteUsage(ctx, recs); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch), "ns/record")
-		})
-	}
-}
-
 // BenchmarkLoadKey measures the key cache's miss and refresh path, for a key without a models
 // restriction (no JSON to decode) and for one with two patterns.
 func BenchmarkLoadKey(b *testing.B) {

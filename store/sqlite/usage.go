@@ -46,9 +46,9 @@ func insertUsageSQL(rows int) string {
 
 // WriteUsage stores recs in one transaction: all of them or, on error, none, so the caller can
 // retry the whole batch. Records whose generation id is already stored are skipped, which makes
-// a retry after an ambiguous failure safe. The usage_daily roll-up is updated by a trigger in
-// the same transaction, and only for records actually inserted. Records with Bodies (prompt
-// logging) have them stored in usage_bodies, in the same transaction.
+// a retry after an ambiguous failure safe. The daily roll-ups are updated in the same
+// transaction, and only for records actually inserted (see rollup.go). Records with Bodies
+// (prompt logging) have them stored in usage_bodies, in the same transaction.
 func (s *Store) WriteUsage(ctx context.Context, recs []accounting.Record) (err error) {
 	if len(recs) == 0 {
 		return nil
@@ -72,24 +72,68 @@ func (s *Store) WriteUsage(ctx context.Context, recs []accounting.Record) (err e
 
 	full := tx.StmtContext(ctx, s.insertUsage) // reuses the statement prepared on the connection
 	args := make([]any, 0, min(len(recs), chunkRows)*usageParams)
+	sums := newBatchSums()
 	for rest := recs; len(rest) > 0; {
 		n := min(len(rest), chunkRows)
-		args = appendUsageArgs(args[:0], rest[:n])
+		chunk := rest[:n]
+		rest = rest[n:]
+		// A savepoint per chunk: if some of its records were stored before (a replay), the
+		// chunk is undone and inserted one by one, so that only new records are summed.
+		if _, err := tx.ExecContext(ctx, "SAVEPOINT usage_chunk"); err != nil {
+			return err
+		}
+		args = appendUsageArgs(args[:0], chunk)
+		var res sql.Result
 		if n == chunkRows {
-			_, err = full.ExecContext(ctx, args...)
+			res, err = full.ExecContext(ctx, args...)
 		} else {
 			// The tail of a batch: its size varies, so caching it would buy little.
-			_, err = tx.ExecContext(ctx, insertUsageSQL(n), args...)
+			res, err = tx.ExecContext(ctx, insertUsageSQL(n), args...)
 		}
 		if err != nil {
 			return err
 		}
-		rest = rest[n:]
+		if inserted, err := res.RowsAffected(); err != nil {
+			return err
+		} else if inserted == int64(n) {
+			for i := range chunk {
+				sums.add(&chunk[i])
+			}
+		} else if err := s.insertEach(ctx, tx, chunk, sums); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, "RELEASE usage_chunk"); err != nil {
+			return err
+		}
+	}
+	if err := sums.write(ctx, tx, &s.upsertRollUp); err != nil {
+		return err
 	}
 	if err := writeBodies(ctx, tx, recs); err != nil {
 		return err
 	}
 	return tx.Commit()
+}
+
+// insertEach undoes the current chunk and inserts its records one at a time, summing those
+// that were not stored yet.
+func (s *Store) insertEach(ctx context.Context, tx *sql.Tx, chunk []accounting.Record, sums *batchSums) error {
+	if _, err := tx.ExecContext(ctx, "ROLLBACK TO usage_chunk"); err != nil {
+		return err
+	}
+	one := insertUsageSQL(1)
+	for i := range chunk {
+		res, err := tx.ExecContext(ctx, one, appendUsageArgs(nil, chunk[i:i+1])...)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 1 {
+			sums.add(&chunk[i])
+		}
+	}
+	return nil
 }
 
 func appendUsageArgs(args []any, recs []accounting.Record) []any {
