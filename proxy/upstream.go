@@ -187,7 +187,14 @@ type idleConn struct {
 	// firstByteBy is armed by writing a request and disarmed by the first byte of its
 	// response: until then reads also end at it.
 	firstByteBy time.Time
+	// set is the read deadline the connection has now. Resetting it costs a runtime timer
+	// update, so an idle deadline is set with slack (idle/16) and left alone while it still
+	// covers the whole idle time: a silent provider is cut after between idle and 17/16 idle.
+	set time.Time
 }
+
+// idleSlack is the fraction of the idle timeout by which a deadline may run late.
+const idleSlack = 16
 
 func (c *idleConn) Write(p []byte) (int, error) {
 	if c.firstByte > 0 {
@@ -197,15 +204,24 @@ func (c *idleConn) Write(p []byte) (int, error) {
 }
 
 func (c *idleConn) Read(p []byte) (int, error) {
-	d := time.Now().Add(c.idle)
+	d, exact := time.Now().Add(c.idle), false
 	if !c.outer.IsZero() && c.outer.Before(d) {
-		d = c.outer
+		d, exact = c.outer, true
 	}
 	if !c.firstByteBy.IsZero() && c.firstByteBy.Before(d) {
-		d = c.firstByteBy
+		d, exact = c.firstByteBy, true
 	}
-	if err := c.Conn.SetReadDeadline(d); err != nil {
-		return 0, err
+	switch slack := c.idle / idleSlack; {
+	case exact:
+		if !d.Equal(c.set) {
+			if err := c.setRead(d); err != nil {
+				return 0, err
+			}
+		}
+	case c.set.Before(d) || c.set.After(d.Add(slack)):
+		if err := c.setRead(d.Add(slack)); err != nil {
+			return 0, err
+		}
 	}
 	n, err := c.Conn.Read(p)
 	if n > 0 {
@@ -214,12 +230,17 @@ func (c *idleConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (c *idleConn) SetReadDeadline(t time.Time) error {
-	c.outer = t
+func (c *idleConn) setRead(t time.Time) error {
+	c.set = t
 	return c.Conn.SetReadDeadline(t)
 }
 
-func (c *idleConn) SetDeadline(t time.Time) error {
+func (c *idleConn) SetReadDeadline(t time.Time) error {
 	c.outer = t
+	return c.setRead(t)
+}
+
+func (c *idleConn) SetDeadline(t time.Time) error {
+	c.outer, c.set = t, t
 	return c.Conn.SetDeadline(t)
 }
