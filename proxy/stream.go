@@ -210,7 +210,10 @@ type upstreamChunk struct {
 	err error
 }
 
-const relayChunkSize = 4 << 10
+// relayChunkSize is the pump's read size. The upstream connection's reader already buffers, and
+// events are a few hundred bytes, so a small chunk loses nothing; the pump holds one for as long
+// as a stream is idle, which makes it part of every open stream's memory.
+const relayChunkSize = 1 << 10
 
 // maxEventSize bounds one SSE event from a provider. Real events are a few hundred bytes; tool
 // call arguments can make them tens of kilobytes.
