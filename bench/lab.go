@@ -112,8 +112,6 @@ func (l *Lab) untrack(p *Proc) {
 	}
 }
 
-func (l *Lab) logf(format string, args ...any) { fmt.Fprintf(l.Log, format+"\n", args...) }
-
 // Build compiles ARouter, the passthrough and (withTests) the bench test binary into the session
 // directory, so that a tree that does not build fails before anything is started.
 func (l *Lab) Build(ctx context.Context, withTests bool) error {
