@@ -5,7 +5,7 @@ BIN     := bin/arouter
 CONFIG  ?= configs/arouter.yaml
 PKGS    := ./...
 
-.PHONY: all build run test test-race test-alloc fmt-check vet bench bench-quick bench-micro fuzz clean
+.PHONY: all build run test test-race test-alloc fmt-check vet bench bench-quick bench-micro fuzz test-browser clean
 
 all: build
 
@@ -32,6 +32,19 @@ test-race:
 
 test-alloc:
 	$(GO) test -count=1 -run 'Allocat' -timeout 5m $(PKGS)
+
+## test-browser: the dashboard's end-to-end tests in Debian's Chromium, driven by playwright-core
+## (pinned in dashboard/e2e/package-lock.json) against a gateway the tests start on loopback.
+## Installs chromium (apt) and the npm packages when they are missing; writes docs/dashboard/*.png
+CHROMIUM ?= /usr/bin/chromium
+E2E      := dashboard/e2e
+test-browser: build
+	@[ -x $(CHROMIUM) ] || { echo "installing Debian's chromium"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium; }
+	@command -v npm >/dev/null || { echo "test-browser needs Node.js and npm (apt-get install nodejs npm)"; exit 1; }
+	@[ -f $(E2E)/node_modules/playwright-core/package.json ] || (cd $(E2E) && npm ci --no-audit --no-fund)
+	cd $(E2E) && AROUTER_BIN=$(CURDIR)/$(BIN) CHROMIUM=$(CHROMIUM) npm test
 
 ## bench: the benchmark suite (about 10 minutes): mock, bare passthrough, ARouter and nginx (when
 ## installed) as processes on loopback, every scenario interleaved; writes bench/results.json,
