@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -13,17 +14,33 @@ type memSink struct {
 	mu      sync.Mutex
 	batches [][]Record
 	failN   int           // fail this many calls first
-	gate    chan struct{} // when non-nil, each write waits for a value
+	gate    chan struct{} // when non-nil, each write waits for a value (or its context)
+	down    atomic.Bool   // every write fails while set
+	calls   atomic.Int64
+	failed  chan struct{} // when non-nil, gets a value (if there is room) after each failed write
 }
 
-func (s *memSink) WriteUsage(_ context.Context, recs []Record) error {
+func (s *memSink) WriteUsage(ctx context.Context, recs []Record) error {
+	s.calls.Add(1)
 	if s.gate != nil {
-		<-s.gate
+		select {
+		case <-s.gate:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.failN > 0 {
-		s.failN--
+	if s.failN > 0 || s.down.Load() {
+		if s.failN > 0 {
+			s.failN--
+		}
+		if s.failed != nil {
+			select {
+			case s.failed <- struct{}{}:
+			default:
+			}
+		}
 		return errors.New("disk I/O error")
 	}
 	s.batches = append(s.batches, append([]Record(nil), recs...))
@@ -92,29 +109,6 @@ func TestFlushIntervalWritesPartialBatches(t *testing.T) {
 			t.Fatal("a lone record was never flushed by the interval")
 		}
 		time.Sleep(time.Millisecond)
-	}
-}
-
-func TestFullQueueDropsInsteadOfBlocking(t *testing.T) {
-	t.Parallel()
-	sink := &memSink{gate: make(chan struct{})}
-	w := NewWriter(sink, Options{QueueSize: 4, BatchSize: 1, FlushInterval: time.Hour})
-	accepted := 0
-	for range 100 { // the writer holds at most one batch plus four queued
-		r := Record{GenerationID: NewGenerationID(time.Now())}
-		if w.Enqueue(&r) {
-			accepted++
-		}
-	}
-	if accepted > 6 || accepted < 4 {
-		t.Fatalf("accepted %d records into a queue of 4", accepted)
-	}
-	close(sink.gate)
-	if err := w.Close(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if got := len(sink.ids()); got != accepted {
-		t.Fatalf("wrote %d of %d accepted records", got, accepted)
 	}
 }
 

@@ -31,30 +31,35 @@ type GenerationStore interface {
 }
 
 // generationObject is one request's record on the wire (OpenRouter's generation shape, with
-// ARouter's cache and BYOK fields). Times are milliseconds.
+// ARouter's cache and BYOK fields). Times are milliseconds. upstream_id is the provider's own id
+// for its answer, finish_reason why the answer ended in OpenAI's terms and native_finish_reason
+// in the provider's; each is null when none was reported.
 type generationObject struct {
-	ID               string   `json:"id"`
-	CreatedAt        timeJSON `json:"created_at"`
-	Model            string   `json:"model"`
-	Provider         string   `json:"provider_name"`
-	UpstreamModel    string   `json:"upstream_model"`
-	Streamed         bool     `json:"streamed"`
-	Cancelled        bool     `json:"cancelled"`
-	Status           int      `json:"status"`
-	ErrorCode        *string  `json:"error_code"`
-	TokensPrompt     int64    `json:"tokens_prompt"`
-	TokensCompletion int64    `json:"tokens_completion"`
-	TokensReasoning  int64    `json:"native_tokens_reasoning"`
-	TokensCached     int64    `json:"native_tokens_cached"`
-	TokensCacheWrite int64    `json:"cache_write_tokens"`
-	TotalCost        usdJSON  `json:"total_cost"`
-	CacheDiscount    usdJSON  `json:"cache_discount"`
-	IsBYOK           bool     `json:"is_byok"`
-	BYOKCost         usdJSON  `json:"byok_cost"`
-	LatencyMs        float64  `json:"latency"`
-	TTFBMs           float64  `json:"ttfb"`
-	GenerationTimeMs float64  `json:"generation_time"`
-	OrganizationID   int64    `json:"organization_id"`
+	ID                 string   `json:"id"`
+	CreatedAt          timeJSON `json:"created_at"`
+	Model              string   `json:"model"`
+	Provider           string   `json:"provider_name"`
+	UpstreamModel      string   `json:"upstream_model"`
+	Streamed           bool     `json:"streamed"`
+	Cancelled          bool     `json:"cancelled"`
+	Status             int      `json:"status"`
+	ErrorCode          *string  `json:"error_code"`
+	UpstreamID         *string  `json:"upstream_id"`
+	FinishReason       *string  `json:"finish_reason"`
+	NativeFinishReason *string  `json:"native_finish_reason"`
+	TokensPrompt       int64    `json:"tokens_prompt"`
+	TokensCompletion   int64    `json:"tokens_completion"`
+	TokensReasoning    int64    `json:"native_tokens_reasoning"`
+	TokensCached       int64    `json:"native_tokens_cached"`
+	TokensCacheWrite   int64    `json:"cache_write_tokens"`
+	TotalCost          usdJSON  `json:"total_cost"`
+	CacheDiscount      usdJSON  `json:"cache_discount"`
+	IsBYOK             bool     `json:"is_byok"`
+	BYOKCost           usdJSON  `json:"byok_cost"`
+	LatencyMs          float64  `json:"latency"`
+	TTFBMs             float64  `json:"ttfb"`
+	GenerationTimeMs   float64  `json:"generation_time"`
+	OrganizationID     int64    `json:"organization_id"`
 }
 
 func newGenerationObject(r *accounting.Record) generationObject {
@@ -67,11 +72,19 @@ func newGenerationObject(r *accounting.Record) generationObject {
 		LatencyMs: msOf(r.Latency), TTFBMs: msOf(r.TTFB), GenerationTimeMs: msOf(max(r.Latency-r.TTFB, 0)),
 		OrganizationID: r.OrgID,
 	}
-	if r.ErrorCode != "" {
-		code := r.ErrorCode
-		o.ErrorCode = &code
-	}
+	o.ErrorCode = nullable(r.ErrorCode)
+	o.UpstreamID = nullable(r.UpstreamID.String())
+	o.FinishReason = nullable(r.FinishReason.String())
+	o.NativeFinishReason = nullable(r.NativeFinishReason.String())
 	return o
+}
+
+// nullable is s, or nil (JSON null) when s is empty.
+func nullable(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
 }
 
 func msOf(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
@@ -86,13 +99,6 @@ func (a *API) generation(ctx *fasthttp.RequestCtx) {
 		methodNotAllowed(ctx, "GET")
 		return
 	}
-	idText, ok := generationIDParam(ctx)
-	if !ok {
-		return
-	}
-	var id accounting.GenerationID
-	copy(id[:], idText)
-
 	token := bearerToken(ctx)
 	var allow func(r *accounting.Record) bool
 	switch {
@@ -124,6 +130,14 @@ func (a *API) generation(ctx *fasthttp.RequestCtx) {
 		}
 	}
 
+	// The id is checked once the caller is known, so that a request without a valid key is a
+	// 401 whatever its parameters, as everywhere in the Management API.
+	idText, ok := generationIDParam(ctx)
+	if !ok {
+		return
+	}
+	var id accounting.GenerationID
+	copy(id[:], idText)
 	if a.gen == nil || a.recent == nil {
 		errGenerationNotFound.write(ctx)
 		return

@@ -60,12 +60,28 @@ type Keys struct {
 }
 
 // Accounting tunes the asynchronous usage recorder, which batches writes so that billing never
-// adds store latency to a request.
+// adds store latency to a request. Records wait for the store in a spool of local files, which
+// survives the process being killed and the store being down.
 type Accounting struct {
-	QueueSize     int           `yaml:"queue_size"`     // records buffered before back-pressure; default 65536
+	// QueueSize is no longer used: records wait in the spool, bounded by SpoolMaxBytes. Files
+	// that set it still load.
+	QueueSize     int           `yaml:"queue_size"`
 	BatchSize     int           `yaml:"batch_size"`     // records per store transaction; default 500
 	FlushInterval time.Duration `yaml:"flush_interval"` // longest a record waits for a batch; default 200ms
+	// SpoolDir holds the spool; default "spool" beside the SQLite file. ${VAR} is expanded.
+	SpoolDir string `yaml:"spool_dir"`
+	// SpoolMaxBytes bounds the spool; default 1GiB, at least 1MiB.
+	SpoolMaxBytes ByteSize `yaml:"spool_max_bytes"`
+	// SpoolFull is what happens when the spool is full: "refuse" (default) answers new requests
+	// 503 until the store catches up, "drop_new" serves them and drops their records.
+	SpoolFull string `yaml:"spool_full"`
 }
+
+// Spool-full policies (accounting.spool_full).
+const (
+	SpoolFullRefuse  = "refuse"
+	SpoolFullDropNew = "drop_new"
+)
 
 // Streaming tunes server-sent-event responses.
 type Streaming struct {

@@ -145,7 +145,7 @@ models:
 		Store:      Store{SQLite: "./data/arouter.db"},
 		Server:     Server{MaxRequestBody: 4 * MiB, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second, ShutdownTimeout: 30 * time.Second, MaxConns: 20000},
 		Keys:       Keys{CacheSize: 100000, RefreshAfter: time.Second, NegativeTTL: 5 * time.Second},
-		Accounting: Accounting{QueueSize: 65536, BatchSize: 500, FlushInterval: 200 * time.Millisecond},
+		Accounting: Accounting{BatchSize: 500, FlushInterval: 200 * time.Millisecond, SpoolDir: "data/spool", SpoolMaxBytes: GiB, SpoolFull: "refuse"},
 		Streaming:  Streaming{KeepAliveInterval: 15 * time.Second},
 	}
 	if c.Listen != want.Listen || c.LogLevel != want.LogLevel || c.Store != want.Store || c.Server != want.Server ||
@@ -198,7 +198,7 @@ log_level: DEBUG
 store: {sqlite: /var/lib/arouter.db}
 server: {max_request_body: 1KiB, read_timeout: 1s, write_timeout: 2s, idle_timeout: 3s, shutdown_timeout: 4s, max_conns: 5}
 keys: {cache_size: 6, refresh_after: 7s, negative_ttl: 8s}
-accounting: {queue_size: 10, batch_size: 9, flush_interval: 11ms}
+accounting: {queue_size: 10, batch_size: 9, flush_interval: 11ms, spool_dir: /var/spool/arouter, spool_max_bytes: 2MiB, spool_full: drop_new}
 streaming: {keepalive_interval: 12s}
 limits: {require_credits: false, default_max_tokens: 21}
 bootstrap: {admin_email: ops@example.com, initial_credits: 0}
@@ -215,7 +215,8 @@ models:
 	if c.Server != (Server{KiB, time.Second, 2 * time.Second, 3 * time.Second, 4 * time.Second, 5}) {
 		t.Errorf("server = %+v", c.Server)
 	}
-	if c.Keys != (Keys{6, 7 * time.Second, 8 * time.Second}) || c.Accounting != (Accounting{10, 9, 11 * time.Millisecond}) ||
+	if c.Keys != (Keys{6, 7 * time.Second, 8 * time.Second}) || c.Accounting != (Accounting{QueueSize: 10, BatchSize: 9, FlushInterval: 11 * time.Millisecond,
+		SpoolDir: "/var/spool/arouter", SpoolMaxBytes: 2 * MiB, SpoolFull: "drop_new"}) ||
 		c.Streaming.KeepAliveInterval != 12*time.Second {
 		t.Errorf("keys/accounting/streaming = %+v %+v %+v", c.Keys, c.Accounting, c.Streaming)
 	}

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -24,9 +25,10 @@ const (
 	defaultRefreshAfter = time.Second
 	defaultNegativeTTL  = 5 * time.Second
 
-	defaultQueueSize     = 65536
 	defaultBatchSize     = 500
 	defaultFlushInterval = 200 * time.Millisecond
+	defaultSpoolMaxBytes = GiB
+	minSpoolMaxBytes     = MiB
 
 	defaultKeepAlive = 15 * time.Second
 
@@ -76,9 +78,13 @@ func applyDefaults(c *Config, pres []pricePresence) {
 	dur(&c.Keys.RefreshAfter, defaultRefreshAfter)
 	dur(&c.Keys.NegativeTTL, defaultNegativeTTL)
 
-	num(&c.Accounting.QueueSize, defaultQueueSize)
 	num(&c.Accounting.BatchSize, defaultBatchSize)
 	dur(&c.Accounting.FlushInterval, defaultFlushInterval)
+	str(&c.Accounting.SpoolDir, filepath.Join(filepath.Dir(c.Store.SQLite), "spool"))
+	if c.Accounting.SpoolMaxBytes == 0 {
+		c.Accounting.SpoolMaxBytes = defaultSpoolMaxBytes
+	}
+	str(&c.Accounting.SpoolFull, SpoolFullRefuse)
 
 	dur(&c.Streaming.KeepAliveInterval, defaultKeepAlive)
 

@@ -6,7 +6,7 @@ import (
 )
 
 // Environment expansion applies only to the fields that hold secrets or deployment-specific
-// locations (api_key, base_url, store.sqlite), so that API keys need not be committed with the
+// locations (api_key, base_url, store.sqlite, accounting.spool_dir), so that API keys need not be committed with the
 // file. It works on decoded values rather than on the raw text, so a value containing quotes,
 // colons or newlines cannot change the structure of the YAML.
 //
@@ -31,6 +31,7 @@ func (e *missingVarError) Error() string {
 // excluded from validation, so one missing variable produces one message.
 func expandAll(c *Config, lookup func(string) (string, bool), p *problems) {
 	expandField(&c.Store.SQLite, "store.sqlite", "write the path directly", lookup, p)
+	expandField(&c.Accounting.SpoolDir, "accounting.spool_dir", "write the path directly", lookup, p)
 	for i := range c.Providers {
 		pr := &c.Providers[i]
 		expandField(&pr.BaseURL, fmt.Sprintf("providers[%d].base_url", i), "write the URL directly", lookup, p)

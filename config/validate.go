@@ -73,11 +73,16 @@ func validate(c *Config, pres []pricePresence, p *problems) {
 	})
 
 	a := c.Accounting
-	nonNegative(p, "accounting.queue_size", a.QueueSize, defaultQueueSize)
 	nonNegative(p, "accounting.batch_size", a.BatchSize, defaultBatchSize)
-	if a.BatchSize > a.QueueSize && a.QueueSize > 0 {
-		// A batch is drained from the queue, so it can never fill beyond the queue.
-		p.add("accounting.batch_size", "%d is larger than accounting.queue_size (%d); make it at most the queue size", a.BatchSize, a.QueueSize)
+	switch {
+	case a.SpoolMaxBytes < 0:
+		p.add("accounting.spool_max_bytes", "must not be negative (got %d); use 0 for the default %s", int64(a.SpoolMaxBytes), defaultSpoolMaxBytes)
+	case a.SpoolMaxBytes < minSpoolMaxBytes:
+		p.add("accounting.spool_max_bytes", "%s is too small: use at least %s; the spool holds usage records while the store is unreachable", a.SpoolMaxBytes, minSpoolMaxBytes)
+	}
+	if a.SpoolFull != SpoolFullRefuse && a.SpoolFull != SpoolFullDropNew {
+		p.add("accounting.spool_full", "unknown policy %q (use %s to answer new requests 503 while the spool is full, or %s to serve them and drop their usage records)",
+			a.SpoolFull, SpoolFullRefuse, SpoolFullDropNew)
 	}
 	durations(p, "accounting.", []namedDur{{"flush_interval", a.FlushInterval, defaultFlushInterval}})
 	durations(p, "streaming.", []namedDur{{"keepalive_interval", c.Streaming.KeepAliveInterval, defaultKeepAlive}})

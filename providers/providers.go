@@ -26,9 +26,9 @@ type Adapter interface {
 	// Errors are *RequestError (answer 400).
 	TranslateRequest(dst, openAIBody []byte, upstreamModel string) ([]byte, error)
 	// TranslateResponse appends the OpenAI chat.completion body for a native 200 response
-	// and fills u. The body has no "cost"; the gateway adds it. Errors wrap ErrMalformed
-	// or are *UpstreamError.
-	TranslateResponse(dst, nativeBody []byte, model string, u *catalog.Usage) ([]byte, error)
+	// and fills u, and n when it is not nil. The body has no "cost"; the gateway adds it.
+	// Errors wrap ErrMalformed or are *UpstreamError.
+	TranslateResponse(dst, nativeBody []byte, model string, u *catalog.Usage, n *Native) ([]byte, error)
 	// ErrorMessage reads a native error body: the provider's message and error type, both
 	// empty when the body is not the provider's error shape.
 	ErrorMessage(nativeBody []byte) (message, errType string)
@@ -52,6 +52,17 @@ type Stream interface {
 	// Finished reports whether the provider said the answer is complete. A stream that ends
 	// before this is an interrupted stream.
 	Finished() bool
+	// Native is what the provider said about its answer so far in its own terms: its
+	// response id and, once it came, its finish reason.
+	Native() Native
+}
+
+// Native is what a provider said about its answer in its own terms, for the usage record
+// (the OpenAI answer the client gets carries only the normalised finish_reason). Either is
+// empty when the provider did not send it.
+type Native struct {
+	ID           string // the provider's id for the response: Anthropic's "msg_…", Gemini's responseId
+	FinishReason string // its own finish reason: Anthropic's stop_reason, Gemini's finishReason
 }
 
 // RequestError is a client request that cannot be translated; answer 400 naming Field.

@@ -21,6 +21,7 @@ import (
 	"github.com/arouter/arouter/catalog"
 	"github.com/arouter/arouter/health"
 	"github.com/arouter/arouter/money"
+	"github.com/arouter/arouter/providers"
 )
 
 // chat serves POST /v1/chat/completions: authenticate, parse, admit, route, forward, relay,
@@ -30,6 +31,10 @@ func (s *Server) chat(ctx *fasthttp.RequestCtx) {
 	key, e := s.authenticate(ctx, start)
 	if e != nil {
 		e.write(ctx)
+		return
+	}
+	if s.gate != nil && !s.gate.Admit() {
+		errAccountingFull.write(ctx)
 		return
 	}
 	var req chatRequest
@@ -268,6 +273,7 @@ func releaseExchange(x *exchange) {
 func (x *exchange) attempt(rt *route, dep *catalog.Deployment) {
 	x.rt, x.dep = rt, dep
 	x.rec.Provider, x.rec.UpstreamModel = dep.Provider, dep.UpstreamModel
+	x.rec.UpstreamID, x.rec.FinishReason, x.rec.NativeFinishReason = accounting.UpstreamID{}, accounting.FinishNone, accounting.NativeFinishReason{}
 	x.upstreamTTFB, x.providerFailed, x.observed = 0, false, false
 	x.cred, x.usage = nil, catalog.Usage{}
 }
@@ -377,10 +383,13 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, req *chatRequest, x *exchange
 	if up.adapter != nil {
 		// The request has been sent: its pooled buffer takes the translated answer, which
 		// then replaces the native one (a copy; translated routes may afford it).
-		out, err := up.adapter.TranslateResponse(body.B[:0], uresp.Body(), x.model.ID, &x.usage)
+		var native providers.Native // escapes to the heap: translated routes may allocate
+		out, err := up.adapter.TranslateResponse(body.B[:0], uresp.Body(), x.model.ID, &x.usage, &native)
 		if err != nil {
 			return upstreamMalformed(up.id)
 		}
+		x.rec.UpstreamID.SetString(native.ID)
+		x.rec.NativeFinishReason.SetString(native.FinishReason)
 		body.B = out
 		uresp.SetBody(out)
 	}
@@ -435,6 +444,7 @@ func addCostToResponse(b []byte, x *exchange) ([]byte, bool) {
 		return b, false
 	}
 	usageVS, usageVE, modelVS, modelVE := -1, -1, -1, -1
+	translated := x.rt.translated()
 	for {
 		key, _, vs, ve, ok := it.next()
 		if !ok {
@@ -447,6 +457,14 @@ func addCostToResponse(b []byte, x *exchange) ([]byte, bool) {
 			}
 		case "model":
 			modelVS, modelVE = vs, ve
+		case "id":
+			if !translated { // the adapter reported the native id
+				x.noteUpstreamID(b[vs:ve])
+			}
+		case "choices":
+			if reason, native, ok := choiceFinish(b[vs:ve]); ok {
+				x.noteFinish(reason, native, translated)
+			}
 		}
 	}
 	if it.failed() {
@@ -600,6 +618,7 @@ func (s *Server) answerFailure(ctx *fasthttp.RequestCtx, x *exchange, e *upstrea
 	e.api.write(ctx)
 	x.setResponseHeaders(ctx)
 	x.rec.ErrorCode = e.code
+	x.rec.FinishReason = accounting.FinishError
 	x.logResponse(ctx.Response.Body())
 	s.account(x, e.api.status)
 }

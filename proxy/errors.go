@@ -67,6 +67,9 @@ var (
 	errDisabled   = newAPIError(401, "API key is disabled", nil)
 	errExpired    = newAPIError(401, "API key has expired", nil)
 	errKeyStore   = newAPIError(503, "the key store is unavailable; retry shortly", nil)
+	// errAccountingFull: the store has not taken usage records for so long that the spool
+	// holding them is full (accounting.spool_full: refuse).
+	errAccountingFull = newAPIError(503, "the gateway cannot record usage right now (its store has been unreachable long enough to fill the accounting spool); retry later", nil)
 
 	errManagementKey = newAPIError(403, "management keys cannot call inference endpoints; create an inference key with POST /v1/keys", nil)
 

@@ -37,6 +37,13 @@ type RecordSink interface {
 	Enqueue(r *accounting.Record) bool
 }
 
+// RecordGate is implemented by a RecordSink that can run out of room for records
+// (accounting.Writer under accounting.spool_full: refuse). While Admit reports false, chat
+// requests are answered 503 before they reach a provider: the gateway could not bill them.
+type RecordGate interface {
+	Admit() bool
+}
+
 // RecentRecords keeps finished records readable before they are stored (GET /v1/generation).
 // accounting.Recent implements it; Add must not block for long or allocate.
 type RecentRecords interface {
@@ -123,6 +130,7 @@ type Server struct {
 	keys    KeyLookup
 	budget  Admitter
 	records RecordSink
+	gate    RecordGate // nil when records cannot refuse
 	ready   ReadyChecker
 	health  HealthObserver
 	// healthReader serves the endpoints listing; a no-op when Health is not a HealthReader.
@@ -178,6 +186,7 @@ func New(o Options) (*Server, error) {
 		hr = noHealth{}
 	}
 	s := &Server{opts: o, log: o.Logger, cat: o.Catalog, bal: o.Balancer, keys: o.Keys, budget: o.Budget, records: o.Records, ready: o.Ready, health: o.Health, healthReader: hr}
+	s.gate, _ = o.Records.(RecordGate)
 	ups := map[string]*upstream{}
 	for _, p := range o.Providers {
 		up, err := newUpstream(p, o.Metrics)

@@ -12,6 +12,7 @@ import (
 	"github.com/valyala/bytebufferpool"
 	"github.com/valyala/fasthttp"
 
+	"github.com/arouter/arouter/accounting"
 	"github.com/arouter/arouter/balancer"
 	"github.com/arouter/arouter/catalog"
 	"github.com/arouter/arouter/providers"
@@ -381,13 +382,20 @@ func (r *sseRelay) relayOpenAIEvent(ev []byte) {
 				break
 			}
 			switch string(key) {
+			case "id":
+				if r.translator == nil { // a translated chunk carries the gateway's id
+					r.x.noteUpstreamID(payload[vs:ve])
+				}
 			case "usage":
 				if payload[vs] == '{' {
 					usageVS, usageVE = vs, ve
 				}
 			case "choices":
 				choicesEmpty = isEmptyArray(payload[vs:ve])
-				finished = hasFinishReason(payload[vs:ve])
+				var reason, native []byte
+				if reason, native, finished = choiceFinish(payload[vs:ve]); finished {
+					r.x.noteFinish(reason, native, r.translator != nil)
+				}
 				if !choicesEmpty {
 					r.choiceEvents++
 				}
@@ -422,35 +430,6 @@ func (r *sseRelay) relayOpenAIEvent(ev []byte) {
 	default:
 		r.flushPending()
 		r.out = append(r.out, ev...)
-	}
-}
-
-// hasFinishReason reports whether a chunk's choices array holds a choice whose finish_reason is
-// set (a string, not null). It walks the JSON rather than matching bytes, because providers
-// differ in spacing ("finish_reason": "stop").
-func hasFinishReason(choices []byte) bool {
-	arr, ok := newArrayIter(choices)
-	if !ok {
-		return false
-	}
-	for {
-		cs, ce, ok := arr.next()
-		if !ok {
-			return false
-		}
-		it, ok := newObjectIter(choices[cs:ce])
-		if !ok {
-			continue
-		}
-		for {
-			key, _, vs, _, ok := it.next()
-			if !ok {
-				break
-			}
-			if string(key) == "finish_reason" && choices[cs+vs] == '"' {
-				return true
-			}
-		}
 	}
 }
 
@@ -634,6 +613,16 @@ func (r *sseRelay) CloseWithError(err error) error {
 		}
 	}
 	r.x.rec.ErrorCode = r.errorCode
+	if r.errorCode != "" && r.errorCode != "client_cancelled" {
+		// The client's last event was the error event, whose finish_reason is "error". A
+		// cancelled stream keeps the provider's finish reason if it came, else has none.
+		r.x.rec.FinishReason = accounting.FinishError
+	}
+	if t := r.translator; t != nil {
+		n := t.Native()
+		r.x.rec.UpstreamID.SetString(n.ID)
+		r.x.rec.NativeFinishReason.SetString(n.FinishReason)
+	}
 	if !r.sentFirst {
 		r.x.rec.TTFB = time.Since(r.x.rec.Time)
 	}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/arouter/arouter/accounting"
 	"github.com/arouter/arouter/apikey"
 	"github.com/arouter/arouter/health"
 	"github.com/arouter/arouter/mockllm"
@@ -310,7 +311,7 @@ func TestInterruptedStreamEndsWithAnErrorEvent(t *testing.T) {
 	if !strings.Contains(last, `"finish_reason":"error"`) || !strings.Contains(last, `"code":502`) || strings.Contains(string(b), "[DONE]") {
 		t.Fatalf("stream = %s", b)
 	}
-	if rec := tg.records(resp.Header.Get("X-Generation-Id"))[0]; rec.ErrorCode != "stream_interrupted" {
+	if rec := tg.records(resp.Header.Get("X-Generation-Id"))[0]; rec.ErrorCode != "stream_interrupted" || rec.FinishReason != accounting.FinishError {
 		t.Fatalf("record = %+v", rec)
 	}
 }
@@ -351,8 +352,10 @@ func TestClientHangUpStopsTheUpstreamRequest(t *testing.T) {
 	// OpenAI streams report usage only at their end, so the cancelled request is billed on an
 	// estimate: the prompt from its size, a token per content chunk relayed (at least the
 	// five the client read), never $0.
+	// The provider never said why the answer ended: no finish reason, but its id is known.
 	if rec := tg.records(genID)[0]; !rec.Cancelled || rec.ErrorCode != "client_cancelled" ||
-		rec.PromptTokens <= 0 || rec.CompletionTokens < 5 || rec.CompletionTokens > 2000 || rec.Cost <= 0 {
+		rec.PromptTokens <= 0 || rec.CompletionTokens < 5 || rec.CompletionTokens > 2000 || rec.Cost <= 0 ||
+		rec.FinishReason != accounting.FinishNone || !strings.HasPrefix(rec.UpstreamID.String(), "chatcmpl-") {
 		t.Fatalf("record = %+v", rec)
 	}
 }

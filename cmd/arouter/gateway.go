@@ -79,6 +79,9 @@ func openGatewayEnv(cfg *config.Config, log *zap.Logger, lookupEnv func(string) 
 		return nil, err
 	}
 	ctx := context.Background()
+	if err := g.openRecords(ctx); err != nil {
+		return nil, err
+	}
 	now := time.Now()
 	if _, g.adminToken, err = admin.Bootstrap(ctx, g.store, bootstrapOptions(cfg), now); err != nil {
 		return nil, err
@@ -108,13 +111,6 @@ func openGatewayEnv(cfg *config.Config, log *zap.Logger, lookupEnv func(string) 
 	if err != nil {
 		return nil, err
 	}
-	g.records = accounting.NewWriter(g.store, accounting.Options{
-		QueueSize:     cfg.Accounting.QueueSize,
-		BatchSize:     cfg.Accounting.BatchSize,
-		FlushInterval: cfg.Accounting.FlushInterval,
-		Logger:        log,
-	})
-	accounting.RegisterQueueGauge(g.metrics, g.records)
 	names := make([]string, len(cat.Deployments()))
 	for i, d := range cat.Deployments() {
 		names[i] = d.Name()
@@ -158,7 +154,7 @@ func openGatewayEnv(cfg *config.Config, log *zap.Logger, lookupEnv func(string) 
 		Keys:              g.keys,
 		Budget:            g.ledger,
 		Recent:            g.recent,
-		Management:        g.admin,
+		Management:        managementRoutes(g.admin),
 		DefaultMaxTokens:  cfg.Limits.DefaultMaxTokens,
 		MaxAttempts:       cfg.Routing.MaxAttempts,
 		FailoverTimeout:   cfg.Routing.FailoverTimeout,
@@ -194,6 +190,37 @@ func openGatewayEnv(cfg *config.Config, log *zap.Logger, lookupEnv func(string) 
 	}
 	metrics.RegisterSet(g.metrics)
 	return g, nil
+}
+
+// replayWait bounds how long start-up waits for the records a killed predecessor left in the
+// spool; past it the gateway starts anyway and stores them as soon as the store takes them.
+const replayWait = 30 * time.Second
+
+// openRecords opens the usage-record spool and waits for the records of earlier processes in
+// it to be stored, so that the spend counters restored next include them.
+func (g *gateway) openRecords(ctx context.Context) (err error) {
+	a := g.cfg.Accounting
+	if a.QueueSize != 0 {
+		g.log.Warn("accounting.queue_size is no longer used: records wait in the spool, bounded by accounting.spool_max_bytes")
+	}
+	g.records, err = accounting.OpenWriter(g.store, accounting.Options{
+		BatchSize:     a.BatchSize,
+		FlushInterval: a.FlushInterval,
+		SpoolDir:      a.SpoolDir,
+		SpoolMaxBytes: int64(a.SpoolMaxBytes),
+		WhenFull:      accounting.FullPolicy(a.SpoolFull),
+		Logger:        g.log,
+	})
+	if err != nil {
+		return err
+	}
+	accounting.RegisterGauges(g.metrics, g.records)
+	wait, cancel := context.WithTimeout(ctx, replayWait)
+	defer cancel()
+	if err := g.records.WaitReplayed(wait); err != nil {
+		g.log.Error("starting before a killed predecessor's usage records are stored; spend limits do not count them until they are", zap.Error(err))
+	}
+	return nil
 }
 
 // providers turns configured providers into forwarding options, starting the built-in mock for
@@ -327,7 +354,10 @@ func (g *gateway) close() {
 		_ = g.ln.Close()
 	}
 	if g.records != nil {
-		_ = g.records.Close(context.Background())
+		// Records not stored by then stay in the spool for the next start.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = g.records.Close(ctx)
+		cancel()
 	}
 	if g.prober != nil {
 		g.prober.Stop()

@@ -11,16 +11,18 @@ import (
 )
 
 const keysUsage = `usage: arouter keys create --name NAME [--limit USD] [--limit-reset daily|weekly|monthly]
-                           [--allowed-models ID,author/*,...] [--expires RFC3339]
+                           [--allowed-models ID,author/*,...] [--expires RFC3339] [--prompt-logging on|off]
        arouter keys list [--include-disabled] [--offset N]
        arouter keys get HASH
        arouter keys update HASH [--name NAME] [--limit USD|none] [--limit-reset PERIOD|none]
-                           [--allowed-models LIST|all] [--expires RFC3339|never]
+                           [--allowed-models LIST|all] [--expires RFC3339|never] [--prompt-logging on|off]
        arouter keys disable|enable|delete HASH
        arouter keys rotate HASH [--grace DURATION]   new token; the old one works for DURATION more
 Every command also takes --config FILE and --url URL. With AROUTER_MANAGEMENT_KEY set it calls
 the gateway at --url as that key's user; without, it works on the configured store as the
 instance admin. HASH is the first column of "arouter keys list".
+--prompt-logging on stores the key's requests and answers for the organization's Admins
+(GET /v1/generation/content); "arouter orgs prompt-logging on" does it for every key.
 `
 
 // keyView is the part of the key object the CLI prints.
@@ -36,6 +38,7 @@ type keyView struct {
 	Usage          float64  `json:"usage"`
 	CreatedAt      string   `json:"created_at"`
 	ExpiresAt      *string  `json:"expires_at"`
+	PromptLogging  bool     `json:"prompt_logging"`
 }
 
 func keysCmd(args []string, stdout, stderr io.Writer) error {
@@ -56,16 +59,21 @@ func keysCmd(args []string, stdout, stderr io.Writer) error {
 	includeDisabled := fs.Bool("include-disabled", false, "list disabled keys too")
 	offset := fs.Int("offset", 0, "skip this many keys (pages hold 100)")
 	grace := fs.Duration("grace", 0, "rotate: how long the old token keeps working, e.g. 1h (default: stops now)")
+	logging := fs.String("prompt-logging", "", `"on" stores the key's requests and answers for the organization's Admins; "off" stops it`)
 	positional, err := parseFlags(fs, args[1:])
 	if err != nil {
 		return err
+	}
+	if _, ok := onOff(*logging); !ok && isSet(fs, "prompt-logging") {
+		fmt.Fprintf(stderr, "arouter keys %s: --prompt-logging takes on or off, not %q\n%s", sub, *logging, keysUsage)
+		return errUsage
 	}
 	wantHash := sub != "create" && sub != "list"
 	if wantHash && len(positional) != 1 || !wantHash && len(positional) > 0 {
 		fmt.Fprint(stderr, keysUsage)
 		return errUsage
 	}
-	fields := keyFields(fs, *name, *limit, *reset, *models, *expires)
+	fields := keyFields(fs, *name, *limit, *reset, *models, *expires, *logging)
 
 	c, err := cf.open(stderr)
 	if err != nil {
@@ -112,7 +120,7 @@ func keysCmd(args []string, stdout, stderr io.Writer) error {
 		if sub != "update" {
 			fields = map[string]any{"disabled": sub == "disable"}
 		} else if len(fields) == 0 {
-			return fmt.Errorf("nothing to update: give at least one of --name, --limit, --limit-reset, --allowed-models, --expires")
+			return fmt.Errorf("nothing to update: give at least one of --name, --limit, --limit-reset, --allowed-models, --expires, --prompt-logging")
 		}
 		if err := c.do("PATCH", "/v1/keys/"+hash, fields, &one); err != nil {
 			return err
@@ -148,7 +156,7 @@ func keysCmd(args []string, stdout, stderr io.Writer) error {
 }
 
 // keyFields turns the flags that were set into a key object patch.
-func keyFields(fs *flag.FlagSet, name, limit, reset, models, expires string) map[string]any {
+func keyFields(fs *flag.FlagSet, name, limit, reset, models, expires, logging string) map[string]any {
 	f := map[string]any{}
 	fs.Visit(func(fl *flag.Flag) {
 		switch fl.Name {
@@ -184,9 +192,29 @@ func keyFields(fs *flag.FlagSet, name, limit, reset, models, expires string) map
 			} else {
 				f["expires_at"] = expires
 			}
+		case "prompt-logging":
+			f["prompt_logging"], _ = onOff(logging)
 		}
 	})
 	return f
+}
+
+// onOff reads a switch's value: "on" or "off" (true, false, yes, no, 1 and 0 too).
+func onOff(v string) (on, ok bool) {
+	switch strings.ToLower(v) {
+	case "on", "true", "yes", "1":
+		return true, true
+	case "off", "false", "no", "0":
+		return false, true
+	}
+	return false, false
+}
+
+// isSet reports whether the flag name was given on the command line.
+func isSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 // jsonNumber passes a number through to the API unchanged, so that "2.50" is not rounded by a
@@ -204,7 +232,7 @@ func (n jsonNumber) MarshalJSON() ([]byte, error) {
 
 func printKeys(w io.Writer, keys []keyView) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "HASH\tLABEL\tNAME\tSTATE\tUSAGE\tLIMIT\tMODELS\tEXPIRES")
+	fmt.Fprintln(tw, "HASH\tLABEL\tNAME\tSTATE\tUSAGE\tLIMIT\tMODELS\tEXPIRES\tPROMPT_LOGGING")
 	for _, k := range keys {
 		state := "active"
 		if k.Disabled {
@@ -225,7 +253,11 @@ func printKeys(w io.Writer, keys []keyView) error {
 		if k.ExpiresAt != nil {
 			exp = *k.ExpiresAt
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t$%g\t%s\t%s\t%s\n", k.Hash, k.Label, k.Name, state, k.Usage, limit, models, exp)
+		logging := "off" // the key's own opt-in; its organization's is shown by "arouter orgs prompt-logging"
+		if k.PromptLogging {
+			logging = "on"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t$%g\t%s\t%s\t%s\t%s\n", k.Hash, k.Label, k.Name, state, k.Usage, limit, models, exp, logging)
 	}
 	return tw.Flush()
 }

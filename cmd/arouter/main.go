@@ -19,6 +19,7 @@ Usage:
   arouter keys list|get|update|disable|enable|delete|rotate ...
                                            manage inference keys ("arouter keys" for details)
   arouter orgs list|create NAME            organizations you belong to; create one
+  arouter orgs prompt-logging [on|off]     the current organization's prompt-logging switch
   arouter members list|add|set-role|remove members of the current organization; add prints
                                            an invitation code to hand to the new member
   arouter invitations redeem CODE          redeem an invitation code for your own management key

@@ -11,6 +11,8 @@ import (
 
 const orgsUsage = `usage: arouter orgs list                      the contexts your management key's user belongs to
        arouter orgs create NAME               a new organization; prints a management key acting in it
+       arouter orgs prompt-logging [on|off]   whether the current organization stores every key's
+                                              requests and answers for its Admins; on or off (admins)
        arouter members list                   members of the current organization (admins)
        arouter members add EMAIL [--role admin|member] [--name NAME]
                                               prints an invitation code to hand to them; they
@@ -42,11 +44,21 @@ func orgsCmd(group string, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	arity := map[string]int{"orgs list": 0, "orgs create": 1, "members list": 0, "members add": 1,
-		"members set-role": 2, "members remove": 1, "credits show": 0, "credits add": 1}
+		"members set-role": 2, "members remove": 1, "credits show": 0, "credits add": 1, "orgs prompt-logging": 1}
 	n, ok := arity[group+" "+sub]
+	if group+" "+sub == "orgs prompt-logging" && len(pos) == 0 {
+		n = 0 // show the setting
+	}
 	if !ok || len(pos) != n {
 		fmt.Fprint(stderr, orgsUsage)
 		return errUsage
+	}
+	var logging bool
+	if group+" "+sub == "orgs prompt-logging" && n == 1 {
+		if logging, ok = onOff(pos[0]); !ok {
+			fmt.Fprintf(stderr, "arouter orgs prompt-logging: want on or off, not %q\n%s", pos[0], orgsUsage)
+			return errUsage
+		}
 	}
 	c, err := cf.open(stderr)
 	if err != nil {
@@ -107,6 +119,8 @@ func orgsCmd(group string, args []string, stdout, stderr io.Writer) error {
 	}
 	members := fmt.Sprintf("/v1/orgs/%d/members", me.Data.Organization.ID)
 	switch group + " " + sub {
+	case "orgs prompt-logging":
+		return orgPromptLogging(c, me.Data.Organization.ID, pos, logging, stdout, stderr)
 	case "members list":
 		var list struct {
 			Data []struct {
@@ -172,6 +186,41 @@ func orgsCmd(group string, args []string, stdout, stderr io.Writer) error {
 		}
 		return printJSON(stdout, out["data"])
 	}
+}
+
+// orgPromptLogging shows the current organization's prompt-logging switch (no arguments) or
+// turns it on or off, and prints the setting, "on" or "off", on stdout.
+func orgPromptLogging(c managementClient, orgID int64, pos []string, on bool, stdout, stderr io.Writer) error {
+	var res struct {
+		Data struct {
+			ID            int64  `json:"id"`
+			Name          string `json:"name"`
+			PromptLogging bool   `json:"prompt_logging"`
+		} `json:"data"`
+	}
+	path := fmt.Sprintf("/v1/orgs/%d", orgID)
+	if len(pos) == 0 {
+		if err := c.do("GET", path, nil, &res); err != nil {
+			return err
+		}
+	} else {
+		if err := c.do("PATCH", path, map[string]any{"prompt_logging": on}, &res); err != nil {
+			return err
+		}
+		if on {
+			fmt.Fprintf(stderr, "prompt logging is on for %q (id %d): the requests and answers of every key are stored for its Admins\n"+
+				"(GET /v1/generation/content) from the next request, until retention deletes them\n", res.Data.Name, res.Data.ID)
+		} else {
+			fmt.Fprintf(stderr, "prompt logging is off for %q (id %d) from the next request; keys that opted in themselves still log\n"+
+				"(arouter keys update HASH --prompt-logging off); what was stored stays until retention deletes it\n", res.Data.Name, res.Data.ID)
+		}
+	}
+	state := "off"
+	if res.Data.PromptLogging {
+		state = "on"
+	}
+	_, err := fmt.Fprintln(stdout, state)
+	return err
 }
 
 func printJSON(w io.Writer, raw json.RawMessage) error {

@@ -34,7 +34,7 @@ func BenchmarkTranslateResponse(b *testing.B) {
 	b.SetBytes(int64(len(body)))
 	for b.Loop() {
 		var err error
-		if dst, err = (Adapter{}).TranslateResponse(dst[:0], body, "anthropic/claude-sonnet-4-6", &u); err != nil {
+		if dst, err = (Adapter{}).TranslateResponse(dst[:0], body, "anthropic/claude-sonnet-4-6", &u, nil); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/arouter/arouter/catalog"
+	"github.com/arouter/arouter/providers"
 	"github.com/arouter/arouter/providers/internal/oai"
 )
 
@@ -69,8 +70,8 @@ func finishReason(stop string) string {
 // TranslateResponse appends the chat.completion for a Messages API response and fills u. Text
 // blocks are concatenated into content, thinking blocks into OpenRouter's "reasoning", and
 // tool_use blocks become tool_calls whose arguments are the input object as JSON text. The id
-// is Anthropic's message id.
-func (a Adapter) TranslateResponse(dst, body []byte, model string, u *catalog.Usage) ([]byte, error) {
+// is Anthropic's message id; n, when not nil, gets it and the stop_reason.
+func (a Adapter) TranslateResponse(dst, body []byte, model string, u *catalog.Usage, n *providers.Native) ([]byte, error) {
 	var m message
 	if err := oai.UnmarshalNative(body, &m); err != nil {
 		return dst, fmt.Errorf("%w: Anthropic response: %v", oai.ErrMalformed, err)
@@ -98,5 +99,8 @@ func (a Adapter) TranslateResponse(dst, body []byte, model string, u *catalog.Us
 		}
 	}
 	*u = c.Usage
+	if n != nil {
+		*n = providers.Native{ID: m.ID, FinishReason: m.StopReason}
+	}
 	return c.Append(dst), nil
 }

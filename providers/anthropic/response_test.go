@@ -1,6 +1,7 @@
 package anthropic
 
 import (
+	"encoding/json"
 	"errors"
 	"testing"
 	"time"
@@ -79,10 +80,12 @@ func TestTranslateResponse(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var u catalog.Usage
-			out, err := fixedNow.TranslateResponse([]byte("keep:"), []byte(tc.in), "anthropic/claude-sonnet-4-6", &u)
+			var n providers.Native
+			out, err := fixedNow.TranslateResponse([]byte("keep:"), []byte(tc.in), "anthropic/claude-sonnet-4-6", &u, &n)
 			if err != nil {
 				t.Fatal(err)
 			}
+			checkNative(t, tc.in, n)
 			if got, want := oaitest.NormJSON(t, out[5:]), oaitest.NormJSON(t, []byte(tc.want)); got != want {
 				t.Errorf("\n got %s\nwant %s", got, want)
 			}
@@ -109,12 +112,12 @@ func TestTranslateResponseErrors(t *testing.T) {
 	t.Parallel()
 	for _, in := range []string{``, `{"id":`, `[]`, `{"type":"completion"}`, `{"type":"message","content":"text"}`} {
 		var u catalog.Usage
-		if _, err := (Adapter{}).TranslateResponse(nil, []byte(in), "m", &u); !errors.Is(err, providers.ErrMalformed) {
+		if _, err := (Adapter{}).TranslateResponse(nil, []byte(in), "m", &u, nil); !errors.Is(err, providers.ErrMalformed) {
 			t.Errorf("%q: err = %v, want ErrMalformed", in, err)
 		}
 	}
 	var u catalog.Usage
-	_, err := Adapter{}.TranslateResponse(nil, []byte(`{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}`), "m", &u)
+	_, err := Adapter{}.TranslateResponse(nil, []byte(`{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}`), "m", &u, nil)
 	var ue *providers.UpstreamError
 	if !errors.As(err, &ue) || ue.Type != "overloaded_error" || ue.Message != "Overloaded" {
 		t.Errorf("error body: err = %v", err)
@@ -156,5 +159,20 @@ func TestSetAuthAndPath(t *testing.T) {
 	}
 	if p := (Adapter{}).Path("claude-x", true); p != "/v1/messages" {
 		t.Errorf("Path = %q", p)
+	}
+}
+
+// checkNative: the usage record gets the message id and the stop_reason, as Anthropic sent them.
+func checkNative(t *testing.T, in string, n providers.Native) {
+	t.Helper()
+	var m struct {
+		ID         string `json:"id"`
+		StopReason string `json:"stop_reason"`
+	}
+	if err := json.Unmarshal([]byte(in), &m); err != nil {
+		t.Fatal(err)
+	}
+	if n.ID != m.ID || n.FinishReason != m.StopReason || n.ID == "" {
+		t.Errorf("native = %+v, want id %q and finish reason %q", n, m.ID, m.StopReason)
 	}
 }

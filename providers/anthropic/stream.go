@@ -19,6 +19,7 @@ type Stream struct {
 	blocks   []blockRef
 	nTools   int
 	usage    usage
+	native   providers.Native // message_start's id, message_delta's stop_reason
 }
 
 // blockRef remembers an open content block: its Anthropic index and, for tool_use, the
@@ -49,7 +50,8 @@ type event struct {
 	Type    string `json:"type"`
 	Index   int64  `json:"index"`
 	Message *struct {
-		Usage usage `json:"usage"`
+		ID    string `json:"id"`
+		Usage usage  `json:"usage"`
 	} `json:"message"`
 	ContentBlock *struct {
 		Type     string `json:"type"`
@@ -111,6 +113,7 @@ func (s *Stream) Event(dst, name, data []byte) ([]byte, error) {
 	case "message_start":
 		if ev.Message != nil {
 			s.usage = ev.Message.Usage
+			s.native.ID = ev.Message.ID
 		}
 		dst = s.start(dst)
 	case "content_block_start":
@@ -161,6 +164,7 @@ func (s *Stream) Event(dst, name, data []byte) ([]byte, error) {
 		}
 		if ev.Delta != nil && ev.Delta.StopReason != "" && !s.sentStop {
 			s.sentStop = true
+			s.native.FinishReason = ev.Delta.StopReason
 			dst = s.chunks.Finish(s.start(dst), finishReason(ev.Delta.StopReason))
 		}
 	case "message_stop":
@@ -214,3 +218,6 @@ func (s *Stream) Usage() catalog.Usage { return s.usage.openAI() }
 
 // Finished reports whether message_stop has arrived.
 func (s *Stream) Finished() bool { return s.finished }
+
+// Native returns message_start's message id and message_delta's stop_reason, when they came.
+func (s *Stream) Native() providers.Native { return s.native }

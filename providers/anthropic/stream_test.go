@@ -197,6 +197,13 @@ func TestStreamFramesExact(t *testing.T) {
 	if string(out) != want {
 		t.Errorf("got\n%s\nwant\n%s", out, want)
 	}
+	if n := s.Native(); n != (providers.Native{ID: "msg_1nZdL29xx5MUA1yADyHTEsnR8uuvGzszyY", FinishReason: "end_turn"}) {
+		t.Errorf("native = %+v", n)
+	}
+	s.Reset("m", "id", 8)
+	if n := s.Native(); n != (providers.Native{}) {
+		t.Errorf("native after Reset = %+v", n)
+	}
 }
 
 func TestStreamIncomplete(t *testing.T) {

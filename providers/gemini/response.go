@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/arouter/arouter/catalog"
+	"github.com/arouter/arouter/providers"
 	"github.com/arouter/arouter/providers/internal/oai"
 )
 
@@ -90,8 +91,9 @@ func toolCallID(responseID string, i int) string {
 // TranslateResponse appends the chat.completion for a generateContent response and fills u.
 // Text parts are concatenated into content, thought parts into OpenRouter's "reasoning", and
 // functionCall parts become tool_calls. A prompt blocked before any candidate becomes an empty
-// answer with finish_reason "content_filter". The id is Gemini's responseId.
-func (a Adapter) TranslateResponse(dst, body []byte, model string, u *catalog.Usage) ([]byte, error) {
+// answer with finish_reason "content_filter". The id is Gemini's responseId; n, when not nil,
+// gets it and the finishReason (the blockReason for a blocked prompt).
+func (a Adapter) TranslateResponse(dst, body []byte, model string, u *catalog.Usage, n *providers.Native) ([]byte, error) {
 	var r response
 	if err := oai.UnmarshalNative(body, &r); err != nil {
 		return dst, fmt.Errorf("%w: Gemini response: %v", oai.ErrMalformed, err)
@@ -105,6 +107,7 @@ func (a Adapter) TranslateResponse(dst, body []byte, model string, u *catalog.Us
 		id = "gen-" + strconv.FormatInt(created, 10)
 	}
 	c := oai.Completion{ID: id, Model: model, Created: created}
+	var native string
 	if r.UsageMetadata != nil {
 		c.Usage = r.UsageMetadata.openAI()
 	}
@@ -131,11 +134,16 @@ func (a Adapter) TranslateResponse(dst, body []byte, model string, u *catalog.Us
 			}
 		}
 		c.Finish = finishReason(cand.FinishReason, len(c.ToolCalls) > 0)
+		native = cand.FinishReason
 	case r.PromptFeedback != nil && r.PromptFeedback.BlockReason != "":
 		c.Finish = "content_filter"
+		native = r.PromptFeedback.BlockReason
 	default:
 		return dst, fmt.Errorf("%w: Gemini response has no candidates", oai.ErrMalformed)
 	}
 	*u = c.Usage
+	if n != nil {
+		*n = providers.Native{ID: r.ResponseID, FinishReason: native}
+	}
 	return c.Append(dst), nil
 }

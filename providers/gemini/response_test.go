@@ -1,6 +1,7 @@
 package gemini
 
 import (
+	"encoding/json"
 	"errors"
 	"testing"
 	"time"
@@ -77,10 +78,12 @@ func TestTranslateResponse(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var u catalog.Usage
-			out, err := fixedNow.TranslateResponse([]byte("keep:"), []byte(tc.in), "google/gemini-2.5-flash", &u)
+			var n providers.Native
+			out, err := fixedNow.TranslateResponse([]byte("keep:"), []byte(tc.in), "google/gemini-2.5-flash", &u, &n)
 			if err != nil {
 				t.Fatal(err)
 			}
+			checkNative(t, tc.in, n)
 			if got, want := oaitest.NormJSON(t, out[5:]), oaitest.NormJSON(t, []byte(tc.want)); got != want {
 				t.Errorf("\n got %s\nwant %s", got, want)
 			}
@@ -112,12 +115,12 @@ func TestTranslateResponseErrors(t *testing.T) {
 	t.Parallel()
 	for _, in := range []string{``, `{"candidates":`, `[]`, `{}`, `{"candidates":[]}`, `{"candidates":"x"}`} {
 		var u catalog.Usage
-		if _, err := (Adapter{}).TranslateResponse(nil, []byte(in), "m", &u); !errors.Is(err, providers.ErrMalformed) {
+		if _, err := (Adapter{}).TranslateResponse(nil, []byte(in), "m", &u, nil); !errors.Is(err, providers.ErrMalformed) {
 			t.Errorf("%q: err = %v, want ErrMalformed", in, err)
 		}
 	}
 	var u catalog.Usage
-	_, err := Adapter{}.TranslateResponse(nil, []byte(`{"error":{"code":503,"message":"The model is overloaded.","status":"UNAVAILABLE"}}`), "m", &u)
+	_, err := Adapter{}.TranslateResponse(nil, []byte(`{"error":{"code":503,"message":"The model is overloaded.","status":"UNAVAILABLE"}}`), "m", &u, nil)
 	var ue *providers.UpstreamError
 	if !errors.As(err, &ue) || ue.Type != "UNAVAILABLE" || ue.Message != "The model is overloaded." {
 		t.Errorf("error body: err = %v", err)
@@ -169,5 +172,30 @@ func TestSetAuth(t *testing.T) {
 	Adapter{}.SetAuth(&h, "AIza-key")
 	if string(h.Peek("x-goog-api-key")) != "AIza-key" || string(h.ContentType()) != "application/json" || len(h.Peek("Authorization")) != 0 {
 		t.Errorf("headers:\n%s", h.String())
+	}
+}
+
+// checkNative: the usage record gets the responseId (none when Gemini sent none: the answer's
+// "gen-…" id is made up) and the finishReason, or the blockReason of a blocked prompt.
+func checkNative(t *testing.T, in string, n providers.Native) {
+	t.Helper()
+	var r struct {
+		ResponseID string `json:"responseId"`
+		Candidates []struct {
+			FinishReason string `json:"finishReason"`
+		} `json:"candidates"`
+		PromptFeedback struct {
+			BlockReason string `json:"blockReason"`
+		} `json:"promptFeedback"`
+	}
+	if err := json.Unmarshal([]byte(in), &r); err != nil {
+		t.Fatal(err)
+	}
+	want := r.PromptFeedback.BlockReason
+	if len(r.Candidates) > 0 {
+		want = r.Candidates[0].FinishReason
+	}
+	if n.ID != r.ResponseID || n.FinishReason != want || want == "" {
+		t.Errorf("native = %+v, want id %q and finish reason %q", n, r.ResponseID, want)
 	}
 }

@@ -19,6 +19,7 @@ type Stream struct {
 	finished bool
 	nTools   int
 	usage    catalog.Usage
+	native   providers.Native // the first responseId, the finishReason (or blockReason)
 }
 
 var _ providers.Stream = (*Stream)(nil)
@@ -57,6 +58,9 @@ func (s *Stream) Event(dst, _, data []byte) ([]byte, error) {
 	if r.UsageMetadata != nil {
 		s.usage = r.UsageMetadata.openAI()
 	}
+	if s.native.ID == "" {
+		s.native.ID = r.ResponseID
+	}
 	if s.finished {
 		return dst, nil
 	}
@@ -64,6 +68,7 @@ func (s *Stream) Event(dst, _, data []byte) ([]byte, error) {
 	if len(r.Candidates) == 0 {
 		if r.PromptFeedback != nil && r.PromptFeedback.BlockReason != "" {
 			s.finished = true
+			s.native.FinishReason = r.PromptFeedback.BlockReason
 			dst = s.chunks.Finish(dst, "content_filter")
 		}
 		return dst, nil
@@ -92,6 +97,7 @@ func (s *Stream) Event(dst, _, data []byte) ([]byte, error) {
 	}
 	if cand.FinishReason != "" {
 		s.finished = true
+		s.native.FinishReason = cand.FinishReason
 		dst = s.chunks.Finish(dst, finishReason(cand.FinishReason, s.nTools > 0))
 	}
 	return dst, nil
@@ -110,3 +116,6 @@ func (s *Stream) Usage() catalog.Usage { return s.usage }
 
 // Finished reports whether an event with a finishReason (or a blocked prompt) has arrived.
 func (s *Stream) Finished() bool { return s.finished }
+
+// Native returns the stream's responseId and its finishReason (a blocked prompt's blockReason).
+func (s *Stream) Native() providers.Native { return s.native }

@@ -96,6 +96,13 @@ func TestStreamFramesExact(t *testing.T) {
 	if string(out) != want {
 		t.Errorf("got\n%s\nwant\n%s", out, want)
 	}
+	if n := s.Native(); n != (providers.Native{ID: "r9", FinishReason: "STOP"}) {
+		t.Errorf("native = %+v", n)
+	}
+	s.Reset("m", "id", 8)
+	if n := s.Native(); n != (providers.Native{}) {
+		t.Errorf("native after Reset = %+v", n)
+	}
 }
 
 func TestStreamIncompleteAndAfterFinish(t *testing.T) {

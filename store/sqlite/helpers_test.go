@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"testing"
 	"time"
 
@@ -143,6 +144,12 @@ func testRecords(n int) []accounting.Record {
 		// Records 0 and 1 are what every release wrote (no cache discount, no BYOK), for the
 		// migration tests that insert them with older schemas.
 		if i > 1 {
+			// What migration 9 added: every finish reason, an id on most records.
+			recs[i].FinishReason = accounting.FinishReason(i % 7)
+			if i%7 != 0 {
+				recs[i].UpstreamID.SetString("chatcmpl-" + strconv.Itoa(1_000_000+i))
+				recs[i].NativeFinishReason.SetString([]string{"", "stop", "length", "tool_calls", "content_filter", "error", "eos_token"}[i%7])
+			}
 			recs[i].CacheDiscount = money.Nanos(1_000 * (i % 17))
 			if i%6 == 2 {
 				recs[i].CacheDiscount = -money.Nanos(i) // cache writes cost more than they saved

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -100,8 +101,7 @@ func TestMigrationFromVersion4(t *testing.T) {
 	recs := testRecords(400)
 	spread(recs)
 	old, later := recs[:250], recs[150:] // later replays 100 of the old records
-	_, err = db.Exec(insertUsageSQL(len(old)), appendUsageArgs(nil, old)...)
-	must(t, err)
+	insertUsageV8(t, db, old)
 	const v4Daily = `SELECT day, key_id, model, provider, org_id, budget_id, ` + rollUpSums + `
 		FROM usage_daily ORDER BY day, key_id, model, provider, org_id, budget_id`
 	before := textRows(t, db, v4Daily)
@@ -123,4 +123,26 @@ func TestMigrationFromVersion4(t *testing.T) {
 	if n := countUsage(t, s); n != 400 {
 		t.Errorf("%d records, want 400", n)
 	}
+}
+
+// usageColumnsV8 are usage_records' columns before migration 9 added the provider's id and
+// finish reasons.
+const usageColumnsV8 = "generation_id, created_at, key_id, org_id, budget_id, model, provider, upstream_model, " +
+	"prompt_tokens, completion_tokens, reasoning_tokens, cached_tokens, cache_write_tokens, " +
+	"cost_nanos, cache_discount_nanos, is_byok, byok_cost_nanos, latency_us, ttfb_us, status, streamed, cancelled, error_code"
+
+// insertUsageV8 stores recs as a release before migration 9 did (schema versions 4 to 8),
+// without the fields it added.
+func insertUsageV8(t *testing.T, db *sql.DB, recs []accounting.Record) {
+	t.Helper()
+	const n = 23
+	args := appendUsageArgs(nil, recs)
+	var rows []string
+	var v8 []any
+	for i := range recs {
+		rows = append(rows, "("+strings.Repeat("?, ", n-1)+"?)")
+		v8 = append(v8, args[i*usageParams:i*usageParams+n]...)
+	}
+	_, err := db.Exec("INSERT INTO usage_records ("+usageColumnsV8+") VALUES "+strings.Join(rows, ", "), v8...)
+	must(t, err)
 }

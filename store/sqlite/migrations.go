@@ -402,6 +402,14 @@ var migrations = []string{
 	`DROP TRIGGER usage_records_roll_up;
 	DROP INDEX usage_records_key_created_at;
 	DROP INDEX usage_records_model_created_at;`,
+
+	// 9: what the provider said about its answer: its own response id ("chatcmpl-…",
+	// "msg_…"), the finish reason in OpenAI's terms ("stop", "length", "tool_calls",
+	// "content_filter", "error", "other"; '' when none was reported, as for a stream the client
+	// cancelled first) and the provider's own word for it. Older records keep ''.
+	`ALTER TABLE usage_records ADD COLUMN upstream_id TEXT NOT NULL DEFAULT '';
+	ALTER TABLE usage_records ADD COLUMN finish_reason TEXT NOT NULL DEFAULT '';
+	ALTER TABLE usage_records ADD COLUMN native_finish_reason TEXT NOT NULL DEFAULT '';`,
 }
 
 // migrate brings the schema up to date. db must be the write pool, whose transactions begin

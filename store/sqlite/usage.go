@@ -17,12 +17,13 @@ var ErrRecordNotFound = accounting.ErrRecordNotFound
 
 const usageColumns = "generation_id, created_at, key_id, org_id, budget_id, model, provider, upstream_model, " +
 	"prompt_tokens, completion_tokens, reasoning_tokens, cached_tokens, cache_write_tokens, " +
-	"cost_nanos, cache_discount_nanos, is_byok, byok_cost_nanos, latency_us, ttfb_us, status, streamed, cancelled, error_code"
+	"cost_nanos, cache_discount_nanos, is_byok, byok_cost_nanos, latency_us, ttfb_us, status, streamed, cancelled, error_code, " +
+	"upstream_id, finish_reason, native_finish_reason"
 
 // usageParams is the number of columns, hence bound parameters, per record.
-const usageParams = 23
+const usageParams = 26
 
-// chunkRows is the number of records per INSERT statement. 100 rows is 2300 parameters: far
+// chunkRows is the number of records per INSERT statement. 100 rows is 2600 parameters: far
 // under SQLite's limit (32766 since 3.32), and past the point where larger statements write
 // noticeably faster.
 const chunkRows = 100
@@ -136,11 +137,29 @@ func (s *Store) insertEach(ctx context.Context, tx *sql.Tx, chunk []accounting.R
 	return nil
 }
 
+// appendUsageArgs appends the parameters of recs' rows. The batch writer runs it for every
+// record, so it keeps allocations down: the generation and upstream ids of all of recs are cut
+// from one string (each then costs only its boxing into args, not a string of its own too),
+// and finish reasons are boxed once for the whole process.
 func appendUsageArgs(args []any, recs []accounting.Record) []any {
+	n := 0
+	for i := range recs {
+		n += len(recs[i].GenerationID) + len(recs[i].UpstreamID.Bytes())
+	}
+	var b strings.Builder
+	b.Grow(n)
+	for i := range recs {
+		b.Write(recs[i].GenerationID[:])
+		b.Write(recs[i].UpstreamID.Bytes())
+	}
+	ids := b.String()
 	for i := range recs {
 		r := &recs[i]
+		gen := ids[:len(r.GenerationID)] // TEXT: a []byte would bind as a BLOB
+		upstream := ids[len(gen) : len(gen)+len(r.UpstreamID.Bytes())]
+		ids = ids[len(gen)+len(upstream):]
 		args = append(args,
-			r.GenerationID.String(), // TEXT: a []byte would bind as a BLOB
+			gen,
 			r.Time.UnixMicro(),
 			r.KeyID,
 			r.OrgID,
@@ -163,9 +182,42 @@ func appendUsageArgs(args []any, recs []accounting.Record) []any {
 			boolInt(r.Streamed),
 			boolInt(r.Cancelled),
 			r.ErrorCode,
+			upstream,
+			finishArgs[min(int(r.FinishReason), len(finishArgs)-1)],
+			nativeFinishArg(r),
 		)
 	}
 	return args
+}
+
+// finishArgs are the finish_reason column's values, boxed once, by accounting.FinishReason.
+var finishArgs = func() []any {
+	var out []any
+	for f := accounting.FinishNone; f <= accounting.FinishOther; f++ {
+		out = append(out, f.String())
+	}
+	return out
+}()
+
+// nativeFinishArgs are the native finish reasons that providers send most, boxed once.
+var nativeFinishArgs = func() map[string]any {
+	out := map[string]any{}
+	for _, v := range []string{"stop", "length", "tool_calls", "content_filter", "function_call", "error", // OpenAI
+		"end_turn", "max_tokens", "stop_sequence", "tool_use", "pause_turn", "refusal", // Anthropic
+		"STOP", "MAX_TOKENS", "SAFETY", "RECITATION", "OTHER"} { // Gemini
+		out[v] = v
+	}
+	return out
+}()
+
+// nativeFinishArg is r's native finish reason as a parameter, without allocating when it is a
+// common one.
+func nativeFinishArg(r *accounting.Record) any {
+	b := r.NativeFinishReason.Bytes()
+	if v, ok := nativeFinishArgs[string(b)]; ok {
+		return v
+	}
+	return string(b)
 }
 
 // CountUsage returns the number of stored usage records.
@@ -185,7 +237,7 @@ func (s *Store) UsageByGeneration(ctx context.Context, id string) (accounting.Re
 		return r, fmt.Errorf("generation %q: %w", id, ErrRecordNotFound)
 	}
 	var (
-		gen                                string
+		gen, upstreamID, finish, native    string
 		createdUS, cost, latencyUS, ttfbUS int64
 		cacheDiscount, isBYOK, byokCost    int64
 		status, streamed, cancelled        int64
@@ -193,7 +245,8 @@ func (s *Store) UsageByGeneration(ctx context.Context, id string) (accounting.Re
 	err := s.r.QueryRowContext(ctx, "SELECT "+usageColumns+" FROM usage_records WHERE generation_id = ?", id).Scan(
 		&gen, &createdUS, &r.KeyID, &r.OrgID, &r.BudgetID, &r.Model, &r.Provider, &r.UpstreamModel,
 		&r.PromptTokens, &r.CompletionTokens, &r.ReasoningTokens, &r.CachedTokens, &r.CacheWriteTokens,
-		&cost, &cacheDiscount, &isBYOK, &byokCost, &latencyUS, &ttfbUS, &status, &streamed, &cancelled, &r.ErrorCode)
+		&cost, &cacheDiscount, &isBYOK, &byokCost, &latencyUS, &ttfbUS, &status, &streamed, &cancelled, &r.ErrorCode,
+		&upstreamID, &finish, &native)
 	if errors.Is(err, sql.ErrNoRows) {
 		return accounting.Record{}, fmt.Errorf("generation %q: %w", id, ErrRecordNotFound)
 	}
@@ -211,5 +264,8 @@ func (s *Store) UsageByGeneration(ctx context.Context, id string) (accounting.Re
 	r.Status = int(status)
 	r.Streamed = streamed != 0
 	r.Cancelled = cancelled != 0
+	r.UpstreamID.SetString(upstreamID)
+	r.FinishReason = accounting.ParseFinishReason([]byte(finish))
+	r.NativeFinishReason.SetString(native)
 	return r, nil
 }

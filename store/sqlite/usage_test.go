@@ -2,7 +2,10 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"errors"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -190,5 +193,80 @@ func TestWriteUsageClosed(t *testing.T) {
 	}
 	if err := s.Ping(context.Background()); err == nil {
 		t.Error("Ping on a closed store succeeded")
+	}
+}
+
+// TestUsageUpstreamFieldsRoundTrip: the provider's id and finish reasons come back as written;
+// an id longer than a record holds is cut, not refused; an unknown finish reason is "other"
+// with the provider's word kept beside it; and a record without them reads back empty.
+func TestUsageUpstreamFieldsRoundTrip(t *testing.T) {
+	t.Parallel()
+	s := openTest(t)
+	ctx := context.Background()
+	recs := testRecords(4)
+	recs[0].UpstreamID.SetString("msg_01XFDUDYJgAACzvnptvVoYEL")
+	recs[0].FinishReason = accounting.FinishLength
+	recs[0].NativeFinishReason.SetString("max_tokens")
+	long := strings.Repeat("x", 100)
+	recs[1].UpstreamID.SetString(long)
+	recs[1].FinishReason = accounting.ParseFinishReason([]byte("eos"))
+	recs[1].NativeFinishReason.SetString("eos")
+	recs[2].FinishReason = accounting.FinishError
+	recs[3] = testRecords(1)[0] // nothing reported
+	recs[3].GenerationID = accounting.NewGenerationID(recs[3].Time)
+	if err := s.WriteUsage(ctx, recs); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range recs {
+		got, err := s.UsageByGeneration(ctx, want.GenerationID.String())
+		if err != nil || got != want {
+			t.Fatalf("record %d:\n got %+v, %v\nwant %+v", i, got, err, want)
+		}
+	}
+	var id, finish, native string
+	must(t, s.r.QueryRow("SELECT upstream_id, finish_reason, native_finish_reason FROM usage_records WHERE generation_id = ?",
+		recs[1].GenerationID.String()).Scan(&id, &finish, &native))
+	if id != long[:accounting.MaxUpstreamIDLen] || finish != "other" || native != "eos" {
+		t.Errorf("stored %q %q %q", id, finish, native)
+	}
+	must(t, s.r.QueryRow("SELECT upstream_id, finish_reason, native_finish_reason FROM usage_records WHERE generation_id = ?",
+		recs[0].GenerationID.String()).Scan(&id, &finish, &native))
+	if id != "msg_01XFDUDYJgAACzvnptvVoYEL" || finish != "length" || native != "max_tokens" {
+		t.Errorf("stored %q %q %q", id, finish, native)
+	}
+	got, err := s.UsageByGeneration(ctx, recs[3].GenerationID.String())
+	if err != nil || !got.UpstreamID.IsZero() || got.FinishReason != accounting.FinishNone || !got.NativeFinishReason.IsZero() {
+		t.Errorf("record without upstream fields: %+v, %v", got, err)
+	}
+}
+
+// TestMigrationFromVersion8: records written before migration 9 read back with no upstream id
+// and no finish reason, and new records beside them keep theirs.
+func TestMigrationFromVersion8(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "arouter.db")
+	db, err := sql.Open("sqlite", dsn(path, true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.SetMaxOpenConns(1)
+	must(t, migrateTo(ctx, db, 8))
+	old := testRecords(3)[2] // with an upstream id, which the old schema has no column for
+	insertUsageV8(t, db, []accounting.Record{old})
+	old.UpstreamID, old.FinishReason, old.NativeFinishReason = accounting.UpstreamID{}, accounting.FinishNone, accounting.NativeFinishReason{}
+	must(t, db.Close())
+
+	s := openAt(t, path)
+	got, err := s.UsageByGeneration(ctx, old.GenerationID.String())
+	if err != nil || got != old {
+		t.Fatalf("old record after upgrade:\n got %+v, %v\nwant %+v", got, err, old)
+	}
+	recs := testRecords(10)[2:]
+	must(t, s.WriteUsage(ctx, recs))
+	for _, want := range recs {
+		if got, err := s.UsageByGeneration(ctx, want.GenerationID.String()); err != nil || got != want {
+			t.Fatalf("new record:\n got %+v, %v\nwant %+v", got, err, want)
+		}
 	}
 }

@@ -49,7 +49,7 @@ func Complete(t testing.TB, c *fasthttp.Client, a providers.Adapter, root, key, 
 		errMsg, errType = a.ErrorMessage(resp.Body())
 		return status, append([]byte(nil), resp.Body()...), u, errMsg, errType
 	}
-	out, err := a.TranslateResponse(nil, resp.Body(), model, &u)
+	out, err := a.TranslateResponse(nil, resp.Body(), model, &u, nil)
 	if err != nil {
 		return status, append([]byte(nil), resp.Body()...), u, err.Error(), "translate"
 	}
