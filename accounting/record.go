@@ -58,8 +58,9 @@ type Record struct {
 	NativeFinishReason NativeFinishReason
 
 	// Bodies holds the request and the answer when prompt logging is on for the request's key;
-	// nil otherwise, which is the default and costs nothing. Only the store's prompt-logging
-	// table receives it: Recent drops it, and it must never reach a log line or a metric.
+	// nil otherwise, which is the default and costs nothing. Only the spool (until the record
+	// is stored) and the store's prompt-logging table receive it: Recent drops it, and it must
+	// never reach a log line or a metric.
 	Bodies *Bodies
 }
 
@@ -81,9 +82,6 @@ func (b *Bodies) RequestTruncated() bool { return int64(len(b.Request)) < b.Requ
 
 // ResponseTruncated reports whether the stored answer is shorter than the one sent.
 func (b *Bodies) ResponseTruncated() bool { return int64(len(b.Response)) < b.ResponseSize }
-
-// size is what b holds in memory, for the writer's bound on queued bodies.
-func (b *Bodies) size() int64 { return int64(cap(b.Request) + cap(b.Response)) }
 
 // ErrRecordNotFound is returned (wrapped) by stores that have no record of a generation id.
 var ErrRecordNotFound = errors.New("usage record not found")
