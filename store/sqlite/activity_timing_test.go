@@ -46,7 +46,7 @@ func benchRecords(b *testing.B) int {
 }
 
 // BenchmarkActivity times a 90-day activity query of one organization, per grouping, over
-// synthetic usage written through WriteUsage (so the trigger builds usage_daily, as in
+// synthetic usage written through WriteUsage (so the writer builds the roll-ups, as in
 // production): 200 keys created by 20 members, 20 models, 5 providers, spread evenly over 90
 // days. Two traffic shapes:
 //

@@ -199,7 +199,7 @@ func dailyRows(t testing.TB, s *Store) []string {
 	return out
 }
 
-// rollUp computes usage_daily from the records, as the trigger should have.
+// rollUp computes usage_daily from the records, as the writer should have.
 func rollUp(t testing.TB, s *Store) []string {
 	t.Helper()
 	rows, err := s.r.Query(`SELECT created_at / 86400000000, key_id, model, provider, org_id, budget_id, count(*),

@@ -19,7 +19,7 @@ const rollUpSums = `requests, prompt_tokens, completion_tokens, reasoning_tokens
 	cache_write_tokens, cost_nanos, byok_requests, byok_cost_nanos`
 
 // rollUpChecks pairs each roll-up, as text, with the same sums computed from the records: what
-// the trigger (or a migration's backfill) must have built.
+// the writer (or a migration's backfill) must have built.
 var rollUpChecks = []struct{ name, got, want string }{
 	{"usage_daily",
 		"SELECT org_id, day, key_id, model, provider, budget_id, " + rollUpSums + " FROM usage_daily ORDER BY 1, 2, 3, 4, 5, 6",

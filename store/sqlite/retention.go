@@ -13,7 +13,7 @@ const maxDeleteBatch = 100_000
 
 // DeleteUsageBefore deletes up to batch usage records created before t, oldest first, in one
 // write transaction, and returns how many it deleted. The daily roll-ups are left as they are
-// (the trigger maintains them on insert only), so activity reports keep every day's figures
+// (the writer adds to them on insert only), so activity reports keep every day's figures
 // after the records behind them are gone. The prompt-logging bodies of the records go with them,
 // in the same statement (trigger usage_records_delete_bodies), overwritten with zeros in the
 // file (secure_delete).
