@@ -269,11 +269,13 @@ func TestSpoolReplaySkipsTornAndDamagedRecords(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	store.down.Store(false)
+	// The store stays down while the new writer adopts the spool, so that what it found to
+	// replay can be counted before it is drained.
 	b := openFileWriter(t, store, dir, Options{})
 	if got := b.Len(); got != 19 {
 		t.Errorf("records found to replay: %d, want 19 (one damaged, one torn)", got)
 	}
+	store.down.Store(false)
 	if err := b.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
