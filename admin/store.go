@@ -29,7 +29,6 @@ type Store interface {
 	UpdateOrg(ctx context.Context, orgID int64, change func(*tenancy.Org) error) (*tenancy.Org, []apikey.Hash, error)
 	OrgsOfUser(ctx context.Context, userID int64) ([]tenancy.Membership, error)
 	Members(ctx context.Context, orgID int64) ([]tenancy.Member, error)
-	AddMember(ctx context.Context, orgID, userID int64, role tenancy.Role) error
 	// InviteMember makes inv.UserID a member of inv.OrgID with role and stores the invitation
 	// inv, in one transaction, and sets inv.ID and inv.CreatedAt; an existing membership is
 	// ErrExists.

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -66,24 +65,7 @@ func TestSIGTERMDrainsStreamsAndFlushesEveryRecord(t *testing.T) {
 	}
 	token := strings.TrimSpace(string(out))
 
-	cmd := exec.Command(bin, "serve", "--config", cfg)
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	logs := bufio.NewScanner(stderr)
-	addr := ""
-	for addr == "" && logs.Scan() {
-		var line struct{ Msg, Addr string }
-		if json.Unmarshal(logs.Bytes(), &line) == nil && line.Msg == "arouter listening" {
-			addr = line.Addr
-		}
-	}
-	if addr == "" {
-		t.Fatal("gateway never said it was listening")
-	}
-	go func() { _, _ = io.Copy(io.Discard, stderr) }()
+	cmd, addr := startProcess(t, bin, cfg)
 
 	const plain, streams = 30, 10
 	post := func(body string) (*http.Response, error) {
