@@ -14,6 +14,7 @@ func (c *call) getCredits() {
 	if !c.requireAdmin() {
 		return
 	}
+	c.api.syncSpend(c.context(), c.api.now(), c.p.Org.ID)
 	b := c.api.ledger.Balance(c.p.Org.ID)
 	writeJSON(c.ctx, 200, map[string]any{"data": map[string]any{
 		"total_credits": usdJSON(b.Credits),

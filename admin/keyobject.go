@@ -1,7 +1,10 @@
 package admin
 
 import (
+	"context"
 	"time"
+
+	"go.uber.org/zap"
 
 	"github.com/arouter/arouter/apikey"
 	"github.com/arouter/arouter/budget"
@@ -35,6 +38,19 @@ type keyObject struct {
 	// PromptLogging is the key's own opt-in to prompt logging; its organization's opt-in
 	// (GET /v1/orgs/{id}) makes the key's requests logged too.
 	PromptLogging bool `json:"prompt_logging"`
+}
+
+// syncSpend brings the ledger's copy of keys' spend (and their contexts' credits) up to date
+// with what other replicas spent, when budgets are shared (budget.Remote). On failure the
+// ledger's copy is shown, which lags by this replica's view; that is logged, not an error.
+func (a *API) syncSpend(ctx context.Context, now time.Time, orgID int64, keys ...*apikey.Key) {
+	budgets := make([]int64, len(keys))
+	for i, k := range keys {
+		budgets[i] = k.BudgetID
+	}
+	if err := a.ledger.Sync(ctx, budgets, []int64{orgID}, now); err != nil {
+		a.log.Warn("showing this replica's copy of the spend counters: the shared copy is unreachable", zap.Error(err))
+	}
 }
 
 // newKeyObject renders k with its spend as the ledger holds it at now.

@@ -59,6 +59,7 @@ func (a *API) ownKey(ctx *fasthttp.RequestCtx) {
 		newError(401, "%s", err.Error()).write(ctx)
 		return
 	}
+	a.syncSpend(ctx, now, k.OrgID, k)
 	writeJSON(ctx, 200, map[string]any{"data": newKeyObject(k, a.ledger, now)})
 }
 
@@ -96,6 +97,7 @@ func (c *call) listKeys() {
 		return
 	}
 	now := c.api.now()
+	c.api.syncSpend(c.context(), now, c.p.Org.ID, keys...)
 	out := make([]keyObject, 0, len(keys))
 	for _, k := range keys {
 		out = append(out, newKeyObject(k, c.api.ledger, now))
@@ -251,7 +253,9 @@ func (c *call) getKey(hash string) {
 	if !ok {
 		return
 	}
-	writeJSON(c.ctx, 200, map[string]any{"data": newKeyObject(k, c.api.ledger, c.api.now())})
+	now := c.api.now()
+	c.api.syncSpend(c.context(), now, k.OrgID, k)
+	writeJSON(c.ctx, 200, map[string]any{"data": newKeyObject(k, c.api.ledger, now)})
 }
 
 func (c *call) updateKey(hash string) {

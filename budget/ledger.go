@@ -11,7 +11,9 @@
 package budget
 
 import (
+	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/arouter/arouter/apikey"
@@ -26,22 +28,33 @@ type Ledger struct {
 	// requireCredits refuses requests from a context without credits left. Without it only
 	// key limits apply, for gateways that do not meter teams.
 	requireCredits bool
+	remote         Remote // nil: this process holds the only counters
+	failOpen       bool
+	lastID         atomic.Uint64 // names remote reservations
 }
 
 // Options configure a Ledger.
 type Options struct {
 	// RequireCredits makes every context need credits left to send requests.
 	RequireCredits bool
+	// Remote, when set, holds the counters that several replicas share; the ledger's own
+	// counters become this replica's copy of them (see remote.go).
+	Remote Remote
+	// FailOpen admits requests on the replica's own copy while Remote cannot be reached;
+	// without it they are refused with Reason Unavailable.
+	FailOpen bool
 }
 
 // New returns an empty ledger.
 func New(o Options) *Ledger {
-	return &Ledger{keys: map[int64]*keyAccount{}, orgs: map[int64]*pool{}, requireCredits: o.RequireCredits}
+	return &Ledger{keys: map[int64]*keyAccount{}, orgs: map[int64]*pool{}, requireCredits: o.RequireCredits,
+		remote: o.Remote, failOpen: o.FailOpen}
 }
 
 // keyAccount is one key budget: its spend per period and what is reserved by requests in
 // flight.
 type keyAccount struct {
+	id       int64 // apikey.Key.BudgetID
 	mu       sync.Mutex
 	total    money.Nanos
 	periods  [3]periodSpend // Daily, Weekly, Monthly
@@ -70,6 +83,7 @@ type Charge struct {
 
 // pool is one context's credits.
 type pool struct {
+	id                      int64 // context (organization) id
 	mu                      sync.Mutex
 	credits, used, reserved money.Nanos
 }
@@ -81,6 +95,9 @@ const (
 	Admitted  Reason = iota
 	KeyLimit         // the key's limit for its current period is used up
 	NoCredits        // the context's credit pool is used up
+	// Unavailable: the budget shared with other replicas could not be reached and the
+	// configuration says to refuse rather than admit on local counters.
+	Unavailable
 )
 
 // Refusal describes a refused request, for the 402 answer. Reason is Admitted when the request
@@ -100,13 +117,25 @@ type Reservation struct {
 	pool   *pool
 	amount money.Nanos
 	at     time.Time // when the request was admitted: its cost belongs to the periods holding at
+	// remoteID names the amount reserved on the Remote; 0 when the request was admitted on
+	// local counters. shared says its charge goes to the Remote too.
+	remoteID uint64
+	shared   bool
 }
 
-// Reserve admits a request by k costing up to estimate, or says why not. It does not allocate
-// once the key's budget and context have been seen.
+// Reserve admits a request by k costing up to estimate, or says why not. Without a Remote it
+// does not allocate once the key's budget and context have been seen.
 func (l *Ledger) Reserve(k *apikey.Key, estimate money.Nanos, now time.Time) (Reservation, Refusal) {
 	// A negative estimate would hand out credit; a caller's arithmetic is not trusted with that.
 	estimate = max(estimate, 0)
+	if l.remote != nil {
+		return l.reserveShared(k, estimate, now)
+	}
+	return l.reserveLocal(k, estimate, now)
+}
+
+// reserveLocal admits against this process's counters.
+func (l *Ledger) reserveLocal(k *apikey.Key, estimate money.Nanos, now time.Time) (Reservation, Refusal) {
 	ka, p := l.account(k.BudgetID), l.pool(k.OrgID)
 	// Lock order: key account, then pool.
 	ka.mu.Lock()
@@ -162,6 +191,11 @@ func (l *Ledger) Settle(r Reservation, c Charge, now time.Time) {
 	r.pool.reserved -= r.amount
 	r.pool.used += c.Cost
 	r.pool.mu.Unlock()
+
+	if r.shared {
+		l.remote.Settle(Settlement{BudgetID: ka.id, OrgID: r.pool.id, Reservation: r.remoteID,
+			Reserved: r.amount, Charge: c, At: r.at})
+	}
 }
 
 // AddCredits adds amount to a context's pool (after it was stored).
@@ -170,6 +204,9 @@ func (l *Ledger) AddCredits(orgID int64, amount money.Nanos) {
 	p.mu.Lock()
 	p.credits += amount
 	p.mu.Unlock()
+	if l.remote != nil {
+		l.remote.AddCredits(orgID, amount)
+	}
 }
 
 // SetCredits sets each context's credits to the total the store holds for it. Totals are
@@ -182,6 +219,24 @@ func (l *Ledger) SetCredits(totals map[int64]money.Nanos) {
 		p.credits = total
 		p.mu.Unlock()
 	}
+	if l.remote != nil {
+		l.remote.SetCredits(totals)
+	}
+}
+
+// Sync replaces this replica's copy of the given key budgets and contexts with the shared
+// counters, so that what the Management API shows includes other replicas' spend. Without a
+// Remote it does nothing.
+func (l *Ledger) Sync(ctx context.Context, budgetIDs, orgIDs []int64, now time.Time) error {
+	if l.remote == nil {
+		return nil
+	}
+	s, err := l.remote.Fetch(ctx, budgetIDs, orgIDs, now)
+	if err != nil {
+		return err
+	}
+	l.Restore(s)
+	return nil
 }
 
 // Balance returns a context's credits and spend so far; Used includes reservations of
@@ -250,7 +305,7 @@ func (l *Ledger) account(id int64) *keyAccount {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if ka = l.keys[id]; ka == nil {
-		ka = &keyAccount{}
+		ka = &keyAccount{id: id}
 		l.keys[id] = ka
 	}
 	return ka
@@ -266,7 +321,7 @@ func (l *Ledger) pool(id int64) *pool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if p = l.orgs[id]; p == nil {
-		p = &pool{}
+		p = &pool{id: id}
 		l.orgs[id] = p
 	}
 	return p

@@ -23,6 +23,7 @@ type Config struct {
 	Listen     string     `yaml:"listen"`    // host:port to serve on; default "127.0.0.1:8080"
 	LogLevel   string     `yaml:"log_level"` // debug|info|warn|error; default info
 	Store      Store      `yaml:"store"`
+	Redis      Redis      `yaml:"redis"`
 	Server     Server     `yaml:"server"`
 	Keys       Keys       `yaml:"keys"`
 	Accounting Accounting `yaml:"accounting"`
@@ -39,7 +40,34 @@ type Config struct {
 // Store locates the persistent database (API keys, usage records).
 type Store struct {
 	SQLite string `yaml:"sqlite"` // database file; default "./data/arouter.db"; ${VAR} expanded
+	// Postgres, when set, is the postgres:// URL of a PostgreSQL database that every replica
+	// shares; it replaces the SQLite file. ${VAR} is expanded (keep the password out of the file).
+	Postgres string `yaml:"postgres"`
 }
+
+// Redis connects replicas that share one store: their key and organization spend counters,
+// budget reservations and key-cache invalidations live there. Empty URL: one replica, every
+// counter in process memory.
+type Redis struct {
+	URL string `yaml:"url"` // redis://[:password@]host:port/db; ${VAR} expanded
+	// Prefix starts every Redis key and channel, so that several deployments (or tests) can
+	// share one server; default "arouter:".
+	Prefix string `yaml:"prefix"`
+	// Timeout bounds one round trip, the most Redis adds to a request; default 200ms.
+	Timeout time.Duration `yaml:"timeout"`
+	// OnFailure is what admission does while Redis cannot be reached: "fail_open" (default)
+	// admits on this replica's own copy of the counters, "fail_closed" answers 503.
+	OnFailure string `yaml:"on_failure"`
+	// ReservationTTL is how long a request's budget reservation outlives a replica that died
+	// holding it; longer than the longest request. Default 15m.
+	ReservationTTL time.Duration `yaml:"reservation_ttl"`
+}
+
+// Redis failure policies (redis.on_failure).
+const (
+	RedisFailOpen   = "fail_open"
+	RedisFailClosed = "fail_closed"
+)
 
 // Server holds the limits of the client-facing HTTP server. Every limit bounds a resource a
 // client could otherwise hold indefinitely (memory, a connection, a goroutine).

@@ -251,7 +251,7 @@ func pathOfValue(sites []site, line int, tag, shown string) string {
 var structTypes = map[string]reflect.Type{}
 
 func init() {
-	for _, v := range []any{Config{}, Store{}, Server{}, Keys{}, Accounting{}, Streaming{},
+	for _, v := range []any{Config{}, Store{}, Redis{}, Server{}, Keys{}, Accounting{}, Streaming{},
 		Limits{}, Routing{}, BYOK{}, Retention{}, Breaker{}, HealthRules{}, Probes{}, Sticky{}, Bootstrap{}, Provider{}, Mock{}, Model{}, Pricing{}, Deployment{}} {
 		t := reflect.TypeOf(v)
 		structTypes[t.String()] = t

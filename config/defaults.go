@@ -14,6 +14,9 @@ const (
 	defaultListen         = "127.0.0.1:8080"
 	defaultLogLevel       = "info"
 	defaultSQLite         = "./data/arouter.db"
+	defaultRedisPrefix    = "arouter:"
+	defaultRedisTimeout   = 200 * time.Millisecond
+	defaultReservationTTL = 15 * time.Minute
 	defaultMaxRequestBody = 4 * MiB
 	defaultReadTimeout    = 30 * time.Second
 	defaultWriteTimeout   = 30 * time.Second
@@ -63,6 +66,11 @@ func applyDefaults(c *Config, pres []pricePresence) {
 	c.LogLevel = strings.ToLower(strings.TrimSpace(c.LogLevel))
 	str(&c.LogLevel, defaultLogLevel)
 	str(&c.Store.SQLite, defaultSQLite)
+	str(&c.Redis.Prefix, defaultRedisPrefix)
+	dur(&c.Redis.Timeout, defaultRedisTimeout)
+	c.Redis.OnFailure = strings.ToLower(strings.TrimSpace(c.Redis.OnFailure))
+	str(&c.Redis.OnFailure, RedisFailOpen)
+	dur(&c.Redis.ReservationTTL, defaultReservationTTL)
 
 	s := &c.Server
 	if s.MaxRequestBody == 0 {

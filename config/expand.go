@@ -31,6 +31,8 @@ func (e *missingVarError) Error() string {
 // excluded from validation, so one missing variable produces one message.
 func expandAll(c *Config, lookup func(string) (string, bool), p *problems) {
 	expandField(&c.Store.SQLite, "store.sqlite", "write the path directly", lookup, p)
+	expandField(&c.Store.Postgres, "store.postgres", "write the URL directly", lookup, p)
+	expandField(&c.Redis.URL, "redis.url", "write the URL directly", lookup, p)
 	expandField(&c.Accounting.SpoolDir, "accounting.spool_dir", "write the path directly", lookup, p)
 	for i := range c.Providers {
 		pr := &c.Providers[i]

@@ -72,6 +72,8 @@ func validate(c *Config, pres []pricePresence, p *problems) {
 		{"negative_ttl", c.Keys.NegativeTTL, defaultNegativeTTL},
 	})
 
+	validateStores(c, p)
+
 	a := c.Accounting
 	nonNegative(p, "accounting.batch_size", a.BatchSize, defaultBatchSize)
 	switch {
@@ -361,4 +363,32 @@ func firstOr(list []string, def string) string {
 		return list[0]
 	}
 	return def
+}
+
+// validateStores checks the PostgreSQL and Redis URLs, which replicas share.
+func validateStores(c *Config, p *problems) {
+	if pg := c.Store.Postgres; pg != "" {
+		u, err := url.Parse(pg)
+		if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" {
+			p.add("store.postgres", "is not a PostgreSQL URL such as postgres://arouter:${PGPASSWORD}@db.internal:5432/arouter")
+		}
+	}
+	r := c.Redis
+	if r.URL != "" {
+		u, err := url.Parse(r.URL)
+		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+			p.add("redis.url", "is not a Redis URL such as redis://127.0.0.1:6379/0 (rediss:// for TLS)")
+		}
+		if c.Store.Postgres == "" {
+			p.add("redis.url", "is set but store.postgres is not: replicas that share counters must share one store; set store.postgres, or remove redis.url to run a single replica on SQLite")
+		}
+	}
+	if r.OnFailure != RedisFailOpen && r.OnFailure != RedisFailClosed {
+		p.add("redis.on_failure", "unknown policy %q (use %s to admit requests on this replica's own counters while Redis is unreachable, or %s to answer them 503)",
+			r.OnFailure, RedisFailOpen, RedisFailClosed)
+	}
+	durations(p, "redis.", []namedDur{
+		{"timeout", r.Timeout, defaultRedisTimeout},
+		{"reservation_ttl", r.ReservationTTL, defaultReservationTTL},
+	})
 }

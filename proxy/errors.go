@@ -71,6 +71,10 @@ var (
 	// holding them is full (accounting.spool_full: refuse).
 	errAccountingFull = newAPIError(503, "the gateway cannot record usage right now (its store has been unreachable long enough to fill the accounting spool); retry later", nil)
 
+	// errBudgetUnavailable: the budget replicas share (Redis) is unreachable and
+	// redis.on_failure is fail_closed.
+	errBudgetUnavailable = newAPIError(503, "the gateway cannot check this key's budget right now (its shared budget store is unreachable); retry shortly", nil)
+
 	errManagementKey = newAPIError(403, "management keys cannot call inference endpoints; create an inference key with POST /v1/keys", nil)
 
 	errNotFound = newAPIError(404, "no such endpoint; see the README for the API", nil)
@@ -97,6 +101,9 @@ func modelNotAllowed(model string) *apiError {
 // budgetRefused explains a 402: which limit was reached, how much of it is used, and when it
 // starts again.
 func budgetRefused(r *budget.Refusal) *apiError {
+	if r.Reason == budget.Unavailable {
+		return errBudgetUnavailable
+	}
 	used, limit := r.Used.String(), r.Limit.String()
 	if r.Reason == budget.NoCredits {
 		return newAPIError(402, "out of credits: this organization has used $"+used+" of $"+limit+

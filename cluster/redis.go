@@ -1,0 +1,56 @@
+// Package cluster is what gateway replicas share through Redis: key-budget and organization
+// spend counters with their reservations (Budgets, a budget.Remote), and invalidations of
+// cached keys and provider credentials (Bus). The durable truth stays in the store; Redis
+// holds what replicas must agree on at request speed.
+//
+// Every Redis key and channel starts with the configured prefix. Scripts touch keys they build
+// from the prefix, so the server must be a single Redis (or a Sentinel-managed primary), not
+// Redis Cluster.
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Options configure the connection.
+type Options struct {
+	URL    string // redis://[:password@]host:port/db, or rediss:// for TLS
+	Prefix string // starts every key and channel, e.g. "arouter:"
+	// Timeout bounds each round trip: the most Redis can add to a request.
+	Timeout time.Duration
+}
+
+// Open connects to Redis and checks that it answers.
+func Open(ctx context.Context, o Options) (*redis.Client, error) {
+	ro, err := redis.ParseURL(o.URL)
+	if err != nil {
+		return nil, fmt.Errorf("redis.url %s: %w", redact(o.URL), err)
+	}
+	ro.DialTimeout, ro.ReadTimeout, ro.WriteTimeout = o.Timeout, o.Timeout, o.Timeout
+	// A request waits for a pooled connection no longer than for the server itself.
+	ro.PoolTimeout = o.Timeout
+	// Retries would multiply the time a request can wait; the caller's policy decides instead.
+	ro.MaxRetries = -1
+	c := redis.NewClient(ro)
+	pctx, cancel := context.WithTimeout(ctx, 2*o.Timeout)
+	defer cancel()
+	if err := c.Ping(pctx).Err(); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("redis %s: %w; check redis.url and that the server is running", redact(o.URL), err)
+	}
+	return c, nil
+}
+
+// redact hides a URL's password for messages.
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
+}

@@ -1,0 +1,148 @@
+package cluster
+
+import "github.com/redis/go-redis/v9"
+
+// Layout, under the prefix P:
+//
+//	P seeded          exists once the counters were loaded from the store (see Budgets.Seed)
+//	P k:<budget>      hash: t bt (total, BYOK total); ds d bd, ws w bw, ms m bm (start of the
+//	                  day, week and month counted, in unix seconds, and their spend and BYOK);
+//	                  r (reserved by requests in flight)
+//	P k:<budget>:res  sorted set of reservations "<id>:<amount>", scored by expiry (unix ms)
+//	P o:<org>         hash: c (credits), u (used), r (reserved)
+//	P o:<org>:res     as for keys
+//
+// Amounts are integer nanodollars. Redis adds them exactly (HINCRBY is 64-bit); Lua numbers
+// are doubles, exact to 2^53 nanodollars ($9M), and are used only to compare, never to store.
+// Negative increments are passed as strings so that they never go through a Lua number.
+
+// expireLua releases the reservations of requests whose replica died holding them. It is
+// shared by the scripts that read reservations.
+const expireLua = `
+local function expire(hash, zset, now)
+  local gone = redis.call('ZRANGEBYSCORE', zset, '-inf', now)
+  if #gone == 0 then return end
+  local sum = 0
+  for _, m in ipairs(gone) do sum = sum + tonumber(string.match(m, ':(%d+)$')) end
+  redis.call('ZREMRANGEBYSCORE', zset, '-inf', now)
+  redis.call('HINCRBY', hash, 'r', string.format('%.0f', -sum))
+end
+`
+
+// reserveScript admits a request and reserves its estimate, atomically for every replica.
+//
+// KEYS: seeded, key hash, key reservations, org hash, org reservations.
+// ARGV: now (unix ms), expiry (unix ms), member, estimate, has limit (0/1), limit, reset
+// period (0 none, 1 day, 2 week, 3 month), limit counts BYOK (0/1), require credits (0/1),
+// current day, week and month starts (unix s).
+//
+// Returns {reason, used, limit, the key hash fields t bt ds d bd ws w bw ms m bm, the org
+// fields c u}; reason 0 admitted, 1 key limit, 2 no credits, -1 the counters were never
+// seeded. used and limit describe the refusing budget.
+var reserveScript = redis.NewScript(expireLua + `
+if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end
+local now = ARGV[1]
+expire(KEYS[2], KEYS[3], now)
+expire(KEYS[4], KEYS[5], now)
+local k = redis.call('HMGET', KEYS[2], 't', 'bt', 'ds', 'd', 'bd', 'ws', 'w', 'bw', 'ms', 'm', 'bm', 'r')
+local o = redis.call('HMGET', KEYS[4], 'c', 'u', 'r')
+local function n(v) return tonumber(v) or 0 end
+local reason, used, limit = 0, 0, 0
+if ARGV[5] == '1' then
+  local spent, byok = n(k[1]), n(k[2])
+  local p = tonumber(ARGV[7])
+  if p > 0 then
+    local at = 3 * p
+    spent, byok = 0, 0
+    if k[at] == ARGV[9 + p] then spent, byok = n(k[at + 1]), n(k[at + 2]) end
+  end
+  if ARGV[8] == '1' then spent = spent + byok end
+  used, limit = spent + n(k[12]), tonumber(ARGV[6])
+  if limit - used <= 0 then reason = 1 end
+end
+if reason == 0 and ARGV[9] == '1' then
+  used, limit = n(o[2]) + n(o[3]), n(o[1])
+  if limit - used <= 0 then reason = 2 end
+end
+if reason == 0 then
+  redis.call('HINCRBY', KEYS[2], 'r', ARGV[4])
+  redis.call('ZADD', KEYS[3], ARGV[2], ARGV[3])
+  redis.call('HINCRBY', KEYS[4], 'r', ARGV[4])
+  redis.call('ZADD', KEYS[5], ARGV[2], ARGV[3])
+end
+return {reason, string.format('%.0f', used), string.format('%.0f', limit),
+  k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8], k[9], k[10], k[11], o[1], o[2]}
+`)
+
+// settleScript charges finished requests of one key budget admitted in the same periods, and
+// releases their reservations (those not expired yet). A charge for a period that has already
+// rolled over counts in the totals only, as the Ledger does.
+//
+// KEYS: seeded, key hash, key reservations, org hash, org reservations.
+// ARGV: cost, BYOK cost, the day, week and month starts of the requests (unix s), then pairs
+// of reservation member and its negated amount.
+//
+// Without the seeded marker (Redis lost its data) it changes nothing: the next seed loads the
+// totals from the store, which holds these requests' records.
+var settleScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+for i = 6, #ARGV, 2 do
+  if redis.call('ZREM', KEYS[3], ARGV[i]) == 1 then redis.call('HINCRBY', KEYS[2], 'r', ARGV[i + 1]) end
+  if redis.call('ZREM', KEYS[5], ARGV[i]) == 1 then redis.call('HINCRBY', KEYS[4], 'r', ARGV[i + 1]) end
+end
+local cost, byok = ARGV[1], ARGV[2]
+redis.call('HINCRBY', KEYS[2], 't', cost)
+redis.call('HINCRBY', KEYS[2], 'bt', byok)
+local fields = {{'ds', 'd', 'bd'}, {'ws', 'w', 'bw'}, {'ms', 'm', 'bm'}}
+for i = 1, 3 do
+  local f, at = fields[i], ARGV[2 + i]
+  local cur = redis.call('HGET', KEYS[2], f[1])
+  if cur == at then
+    redis.call('HINCRBY', KEYS[2], f[2], cost)
+    redis.call('HINCRBY', KEYS[2], f[3], byok)
+  elseif (not cur) or tonumber(cur) < tonumber(at) then
+    redis.call('HSET', KEYS[2], f[1], at, f[2], cost, f[3], byok)
+  end
+end
+redis.call('HINCRBY', KEYS[4], 'u', cost)
+return 1
+`)
+
+// seedScript loads the store's counters into an empty Redis, once: whichever replica runs it
+// first wins, and the rest see the marker.
+//
+// KEYS: seeded. ARGV: the prefix, then records: "k", budget, t, bt, ds, d, bd, ws, w, bw, ms,
+// m, bm; or "o", org, c, u. Returns 1 if it seeded, 0 if the counters were already there.
+var seedScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local p, i = ARGV[1], 2
+while i <= #ARGV do
+  if ARGV[i] == 'k' then
+    redis.call('HSET', p .. 'k:' .. ARGV[i + 1], 't', ARGV[i + 2], 'bt', ARGV[i + 3],
+      'ds', ARGV[i + 4], 'd', ARGV[i + 5], 'bd', ARGV[i + 6],
+      'ws', ARGV[i + 7], 'w', ARGV[i + 8], 'bw', ARGV[i + 9],
+      'ms', ARGV[i + 10], 'm', ARGV[i + 11], 'bm', ARGV[i + 12])
+    i = i + 13
+  else
+    redis.call('HSET', p .. 'o:' .. ARGV[i + 1], 'c', ARGV[i + 2], 'u', ARGV[i + 3])
+    i = i + 4
+  end
+end
+redis.call('SET', KEYS[1], '1')
+return 1
+`)
+
+// creditsScript adds to (ARGV[1] "add") or sets ("set") organizations' credits: ARGV pairs of
+// org and amount. Unseeded counters are left for the seed, which reads the store's totals.
+var creditsScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local p, op = ARGV[1], ARGV[2]
+for i = 3, #ARGV, 2 do
+  if op == 'add' then
+    redis.call('HINCRBY', p .. 'o:' .. ARGV[i], 'c', ARGV[i + 1])
+  else
+    redis.call('HSET', p .. 'o:' .. ARGV[i], 'c', ARGV[i + 1])
+  end
+end
+return 1
+`)
