@@ -28,13 +28,13 @@ type fixture struct {
 	url, prefix string
 }
 
-func newFixture(t *testing.T) fixture {
+func newFixture(t testing.TB) fixture {
 	url := redistest.URL(t)
 	return fixture{url: url, prefix: redistest.Prefix(t, url)}
 }
 
 // replica opens a client to addr (the fixture's server when empty) and a ledger on it.
-func (f fixture) replica(t *testing.T, url string, failOpen bool, store SpendSource) replica {
+func (f fixture) replica(t testing.TB, url string, failOpen bool, store SpendSource) replica {
 	t.Helper()
 	if url == "" {
 		url = f.url
@@ -50,7 +50,7 @@ func (f fixture) replica(t *testing.T, url string, failOpen bool, store SpendSou
 }
 
 // drained waits until b has sent every settlement.
-func drained(t *testing.T, b *Budgets) {
+func drained(t testing.TB, b *Budgets) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !b.Idle() {
@@ -63,7 +63,7 @@ func drained(t *testing.T, b *Budgets) {
 
 var t0 = time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
 
-func seed(t *testing.T, r replica, s budget.Snapshot) {
+func seed(t testing.TB, r replica, s budget.Snapshot) {
 	t.Helper()
 	if _, err := r.budgets.Seed(context.Background(), s); err != nil {
 		t.Fatal(err)

@@ -29,7 +29,7 @@ type Options struct {
 func Open(ctx context.Context, o Options) (*redis.Client, error) {
 	ro, err := redis.ParseURL(o.URL)
 	if err != nil {
-		return nil, fmt.Errorf("redis.url %s: %w", redact(o.URL), err)
+		return nil, fmt.Errorf("redis.url %s: %w", Redact(o.URL), err)
 	}
 	ro.DialTimeout, ro.ReadTimeout, ro.WriteTimeout = o.Timeout, o.Timeout, o.Timeout
 	// A request waits for a pooled connection no longer than for the server itself.
@@ -41,13 +41,13 @@ func Open(ctx context.Context, o Options) (*redis.Client, error) {
 	defer cancel()
 	if err := c.Ping(pctx).Err(); err != nil {
 		c.Close()
-		return nil, fmt.Errorf("redis %s: %w; check redis.url and that the server is running", redact(o.URL), err)
+		return nil, fmt.Errorf("redis %s: %w; check redis.url and that the server is running", Redact(o.URL), err)
 	}
 	return c, nil
 }
 
-// redact hides a URL's password for messages.
-func redact(raw string) string {
+// Redact hides a URL's password, for messages and logs.
+func Redact(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "(unparsable URL)"

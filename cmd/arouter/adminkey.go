@@ -10,7 +10,6 @@ import (
 	"github.com/arouter/arouter/admin"
 	"github.com/arouter/arouter/apikey"
 	"github.com/arouter/arouter/config"
-	"github.com/arouter/arouter/store/sqlite"
 	"github.com/arouter/arouter/tenancy"
 )
 
@@ -30,7 +29,7 @@ func adminKeyCmd(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	st, err := sqlite.Open(cfg.Store.SQLite)
+	st, err := openStore(cfg)
 	if err != nil {
 		return err
 	}

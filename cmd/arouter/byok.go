@@ -15,7 +15,6 @@ import (
 
 	"github.com/arouter/arouter/byok"
 	"github.com/arouter/arouter/config"
-	"github.com/arouter/arouter/store/sqlite"
 )
 
 // envBYOKKey is where `arouter byok add` takes the provider key from when stdin is not used.
@@ -168,7 +167,7 @@ func byokRekey(cfgPath string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	st, err := sqlite.Open(cfg.Store.SQLite)
+	st, err := openStore(cfg)
 	if err != nil {
 		return err
 	}
@@ -190,7 +189,7 @@ func byokRekey(cfgPath string, stdout, stderr io.Writer) error {
 
 // openBYOKCache loads the organizations' provider keys for the request path and keeps them
 // fresh (changes made through this gateway's API apply at once, others within seconds).
-func openBYOKCache(st *sqlite.Store, sealer *byok.Sealer, log *zap.Logger) (*byok.Cache, error) {
+func openBYOKCache(st byok.Loader, sealer *byok.Sealer, log *zap.Logger) (*byok.Cache, error) {
 	c, err := byok.NewCache(context.Background(), st, sealer, byok.Options{
 		OnError: func(err error) { log.Warn("byok credentials could not all be loaded", zap.Error(err)) },
 	})

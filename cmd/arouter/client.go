@@ -22,7 +22,6 @@ import (
 	"github.com/arouter/arouter/byok"
 	"github.com/arouter/arouter/catalog"
 	"github.com/arouter/arouter/config"
-	"github.com/arouter/arouter/store/sqlite"
 	"github.com/arouter/arouter/tenancy"
 )
 
@@ -104,7 +103,7 @@ func (c *httpClient) close() {}
 
 // localClient serves calls in-process against the store, as the instance admin.
 type localClient struct {
-	store *sqlite.Store
+	store store
 	api   *admin.API
 	as    *tenancy.Principal
 }
@@ -114,7 +113,7 @@ func openLocalClient(cfgPath string, stderr io.Writer) (*localClient, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := sqlite.Open(cfg.Store.SQLite)
+	st, err := openStore(cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/arouter/arouter/health"
 	"github.com/arouter/arouter/mockllm"
 	"github.com/arouter/arouter/money"
+	"github.com/arouter/arouter/store/sqlite"
 )
 
 type completion struct {
@@ -416,7 +417,7 @@ func TestKeyDisabledInTheStoreIsRefusedPromptly(t *testing.T) {
 	}
 	h := apikey.HashToken([]byte(tg.key))
 	disabledAt := time.Now()
-	if err := tg.g.store.SetKeyDisabled(context.Background(), h, true); err != nil {
+	if err := tg.g.store.(*sqlite.Store).SetKeyDisabled(context.Background(), h, true); err != nil {
 		t.Fatal(err)
 	}
 	for {
@@ -458,6 +459,8 @@ func TestStoreOutage(t *testing.T) {
 		defer cancel()
 		_ = tg.g.records.Close(ctx)
 		tg.g.keys.Close()
+		tg.g.byokCache.Close() // its reload loop retries every few seconds
+		tg.g.credits.Stop()
 	})
 
 	if resp := tg.post(chatBody); resp.StatusCode != 200 {

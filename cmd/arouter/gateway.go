@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
 	"github.com/arouter/arouter/accounting"
@@ -19,6 +20,7 @@ import (
 	"github.com/arouter/arouter/byok"
 	"github.com/arouter/arouter/cachekeys"
 	"github.com/arouter/arouter/catalog"
+	"github.com/arouter/arouter/cluster"
 	"github.com/arouter/arouter/config"
 	"github.com/arouter/arouter/health"
 	"github.com/arouter/arouter/mockllm"
@@ -27,7 +29,6 @@ import (
 	"github.com/arouter/arouter/providers/gemini"
 	"github.com/arouter/arouter/proxy"
 	"github.com/arouter/arouter/retention"
-	"github.com/arouter/arouter/store/sqlite"
 )
 
 // gateway is one assembled ARouter: store, key cache, accounting, providers and the server,
@@ -35,7 +36,7 @@ import (
 type gateway struct {
 	cfg    *config.Config
 	log    *zap.Logger
-	store  *sqlite.Store
+	store  store
 	ledger *budget.Ledger
 	admin  *admin.API
 	// adminToken is the instance admin's management token when this start minted it (the
@@ -57,6 +58,12 @@ type gateway struct {
 	byokCache *byok.Cache
 	retention *retention.Pruner // deletes old usage records; nil when they are kept forever
 	credits   *creditReloader   // brings in credits granted by other processes
+
+	// With redis.url: the connection, the budgets replicas share, and the bus that tells
+	// them about key and credential changes. All nil otherwise.
+	redis   *redis.Client
+	budgets *cluster.Budgets
+	bus     *cluster.Bus
 }
 
 // openGateway builds every part from cfg and binds the listen address. On error everything
@@ -75,7 +82,7 @@ func openGatewayEnv(cfg *config.Config, log *zap.Logger, lookupEnv func(string) 
 			opened.close()
 		}
 	}()
-	if g.store, err = sqlite.Open(cfg.Store.SQLite); err != nil {
+	if g.store, err = openStore(cfg); err != nil {
 		return nil, err
 	}
 	ctx := context.Background()
@@ -86,12 +93,13 @@ func openGatewayEnv(cfg *config.Config, log *zap.Logger, lookupEnv func(string) 
 	if _, g.adminToken, err = admin.Bootstrap(ctx, g.store, bootstrapOptions(cfg), now); err != nil {
 		return nil, err
 	}
-	g.ledger = budget.New(budget.Options{RequireCredits: *cfg.Limits.RequireCredits})
 	spend, err := g.store.LoadSpend(ctx, now)
 	if err != nil {
 		return nil, fmt.Errorf("restore spend counters: %w", err)
 	}
-	g.ledger.Restore(spend)
+	if err := g.openLedger(ctx, spend); err != nil {
+		return nil, err
+	}
 	cat, err := catalog.New(catalogSpecs(cfg))
 	if err != nil {
 		return nil, err
@@ -144,8 +152,17 @@ func openGatewayEnv(cfg *config.Config, log *zap.Logger, lookupEnv func(string) 
 		return nil, err
 	}
 	g.recent = accounting.NewRecent(0)
-	g.admin = admin.New(admin.Options{Store: g.store, Ledger: g.ledger, Keys: g.keys, Cache: g.keys, Catalog: cat,
-		Providers: providerIDs(cfg), Sealer: g.sealer, BYOK: g.byokCache, Logger: log,
+	// Changes made through this replica's API reach the others' caches through Redis.
+	var invalidate admin.KeyInvalidator = g.keys
+	var reloadBYOK admin.BYOKReloader = g.byokCache
+	if g.redis != nil {
+		if g.bus, err = cluster.NewBus(ctx, g.redis, cfg.Redis.Prefix, g.keys, g.byokCache, cfg.Redis.Timeout, log); err != nil {
+			return nil, fmt.Errorf("subscribe to key invalidations on redis: %w", err)
+		}
+		invalidate, reloadBYOK = g.bus.Keys(), g.bus.BYOK(g.byokCache)
+	}
+	g.admin = admin.New(admin.Options{Store: g.store, Ledger: g.ledger, Keys: g.keys, Cache: invalidate, Catalog: cat,
+		Providers: providerIDs(cfg), Sealer: g.sealer, BYOK: reloadBYOK, Logger: log,
 		Recent: g.recent, Generations: g.store})
 	g.server, err = proxy.New(proxy.Options{
 		Catalog:           cat,
@@ -190,6 +207,34 @@ func openGatewayEnv(cfg *config.Config, log *zap.Logger, lookupEnv func(string) 
 	}
 	metrics.RegisterSet(g.metrics)
 	return g, nil
+}
+
+// openLedger builds the budget ledger from the store's counters. With redis.url set, the
+// counters live in Redis for every replica: the first replica to start seeds them from the
+// store, and this ledger keeps its copy.
+func (g *gateway) openLedger(ctx context.Context, spend budget.Snapshot) (err error) {
+	opts := budget.Options{RequireCredits: *g.cfg.Limits.RequireCredits}
+	if r := g.cfg.Redis; r.URL != "" {
+		if g.redis, err = cluster.Open(ctx, cluster.Options{URL: r.URL, Prefix: r.Prefix, Timeout: r.Timeout}); err != nil {
+			return err
+		}
+		g.budgets = cluster.NewBudgets(g.redis, cluster.BudgetOptions{
+			Prefix: r.Prefix, Timeout: r.Timeout, ReservationTTL: r.ReservationTTL,
+			RequireCredits: opts.RequireCredits, FailOpen: r.OnFailure == config.RedisFailOpen,
+			Store: g.store, Logger: g.log,
+		})
+		cluster.RegisterGauges(g.metrics, g.budgets)
+		seeded, err := g.budgets.Seed(ctx, spend)
+		if err != nil {
+			return err
+		}
+		g.log.Info("budgets shared through redis", zap.String("redis", cluster.Redact(r.URL)), zap.Bool("seeded_from_store", seeded),
+			zap.String("on_failure", r.OnFailure))
+		opts.Remote, opts.FailOpen = g.budgets, r.OnFailure == config.RedisFailOpen
+	}
+	g.ledger = budget.New(opts)
+	g.ledger.Restore(spend)
+	return nil
 }
 
 // replayWait bounds how long start-up waits for the records a killed predecessor left in the
@@ -373,6 +418,15 @@ func (g *gateway) close() {
 	}
 	if g.byokCache != nil {
 		g.byokCache.Close()
+	}
+	if g.bus != nil {
+		_ = g.bus.Close()
+	}
+	if g.budgets != nil {
+		g.budgets.Close() // sends what the last requests owe
+	}
+	if g.redis != nil {
+		_ = g.redis.Close()
 	}
 	for _, m := range g.mocks {
 		_ = m.Shutdown()

@@ -48,7 +48,7 @@ func serveCmd(args []string, stderr io.Writer) error {
 	served := make(chan error, 1)
 	go func() { served <- g.serve() }()
 	log.Info("arouter listening", zap.String("addr", g.addr()), zap.String("config", *cfgPath),
-		zap.String("store", cfg.Store.SQLite), zap.Int("models", len(cfg.Models)))
+		zap.String("store", g.store.Path()), zap.Int("models", len(cfg.Models)))
 
 	select {
 	case err := <-served:

@@ -24,7 +24,14 @@ import (
 // startProcess runs `arouter serve` and returns it with the address it listens on.
 func startProcess(t *testing.T, bin, cfg string) (*exec.Cmd, string) {
 	t.Helper()
+	return startProcessEnv(t, bin, cfg)
+}
+
+// startProcessEnv is startProcess with variables (NAME=value) added to the environment.
+func startProcessEnv(t *testing.T, bin, cfg string, env ...string) (*exec.Cmd, string) {
+	t.Helper()
 	cmd := exec.Command(bin, "serve", "--config", cfg)
+	cmd.Env = append(os.Environ(), env...)
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
