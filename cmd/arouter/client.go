@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/valyala/fasthttp"
 	"go.uber.org/zap"
 
@@ -21,6 +22,7 @@ import (
 	"github.com/arouter/arouter/budget"
 	"github.com/arouter/arouter/byok"
 	"github.com/arouter/arouter/catalog"
+	"github.com/arouter/arouter/cluster"
 	"github.com/arouter/arouter/config"
 	"github.com/arouter/arouter/tenancy"
 )
@@ -104,6 +106,9 @@ func (c *httpClient) close() {}
 // localClient serves calls in-process against the store, as the instance admin.
 type localClient struct {
 	store store
+	// With redis.url: the bus that tells running replicas about changed keys at once.
+	redis *redis.Client
+	bus   *cluster.Bus
 	api   *admin.API
 	as    *tenancy.Principal
 }
@@ -119,7 +124,7 @@ func openLocalClient(cfgPath string, stderr io.Writer) (*localClient, error) {
 	}
 	c := &localClient{store: st}
 	if err := c.init(cfg, stderr); err != nil {
-		st.Close()
+		c.close()
 		return nil, err
 	}
 	return c, nil
@@ -162,15 +167,29 @@ func (c *localClient) init(cfg *config.Config, stderr io.Writer) error {
 		return err
 	}
 	// A running gateway notices key changes within keys.refresh_after, and provider keys
-	// within seconds: nothing to invalidate or reload.
-	c.api = admin.New(admin.Options{Store: c.store, Ledger: ledger, Cache: noCache{}, Catalog: cat,
-		Providers: providerIDs(cfg), Sealer: sealer, Logger: zap.NewNop()})
+	// within seconds. Replicas sharing Redis are told at once.
+	var invalidate admin.KeyInvalidator = noCache{}
+	var reloadBYOK admin.BYOKReloader
+	if r := cfg.Redis; r.URL != "" {
+		if c.redis, err = cluster.Open(ctx, cluster.Options{URL: r.URL, Prefix: r.Prefix, Timeout: r.Timeout}); err != nil {
+			return err
+		}
+		if c.bus, err = cluster.NewBus(ctx, c.redis, r.Prefix, noCache{}, nil, r.Timeout, zap.NewNop()); err != nil {
+			return fmt.Errorf("redis: %w", err)
+		}
+		invalidate, reloadBYOK = c.bus.Keys(), c.bus.BYOK(noCache{})
+	}
+	c.api = admin.New(admin.Options{Store: c.store, Ledger: ledger, Cache: invalidate, Catalog: cat,
+		Providers: providerIDs(cfg), Sealer: sealer, BYOK: reloadBYOK, Logger: zap.NewNop()})
 	return nil
 }
 
+// noCache stands for the caches a CLI process does not have.
 type noCache struct{}
 
 func (noCache) Invalidate(apikey.Hash) {}
+
+func (noCache) Reload(context.Context) error { return nil }
 
 func (c *localClient) do(method, path string, body any, out any) error {
 	req := fasthttp.AcquireRequest()
@@ -190,7 +209,15 @@ func (c *localClient) do(method, path string, body any, out any) error {
 	return decodeAnswer(ctx.Response.StatusCode(), ctx.Response.Body(), out)
 }
 
-func (c *localClient) close() { _ = c.store.Close() }
+func (c *localClient) close() {
+	if c.bus != nil {
+		_ = c.bus.Close()
+	}
+	if c.redis != nil {
+		_ = c.redis.Close()
+	}
+	_ = c.store.Close()
+}
 
 // decodeAnswer turns an API answer into out or an error with the API's message.
 func decodeAnswer(status int, body []byte, out any) error {

@@ -313,22 +313,43 @@ func TestAKeyDeletedOnOneReplicaIsRefusedByAll(t *testing.T) {
 		t.Fatalf("delete: %d", status)
 	}
 	deleted := time.Now()
-	for _, i := range []int{1, 2} {
+	rs.waitRefused(token, deleted, "deleted")
+	t.Logf("refused by every replica %v after the delete", time.Since(deleted))
+
+	// The CLI working on the shared store tells the replicas too.
+	token, hash = rs.createKey(0, map[string]any{"name": "disabled by the CLI"})
+	for i := range 3 {
+		if status, _, _, err := rs.chat(i, token); err != nil || status != 200 {
+			t.Fatalf("replica %d before the CLI disabled the key: %d %v", i, status, err)
+		}
+	}
+	cli := exec.Command(rs.bin, "keys", "disable", hash, "--config", rs.cfgs[0])
+	cli.Env = append(os.Environ(), "AROUTER_ADMIN_KEY="+rs.admin)
+	if out, err := cli.CombinedOutput(); err != nil {
+		t.Fatalf("arouter keys disable: %v: %s", err, out)
+	}
+	rs.waitRefused(token, time.Now(), "disabled by the CLI")
+}
+
+// waitRefused waits until every replica refuses token (401), failing the test if one still
+// serves it a second after since.
+func (rs *replicaSet) waitRefused(token string, since time.Time, what string) {
+	rs.t.Helper()
+	for i := range rs.addrs {
 		for {
 			status, _, _, err := rs.chat(i, token)
 			if err != nil {
-				t.Fatal(err)
+				rs.t.Fatal(err)
 			}
 			if status == 401 {
 				break
 			}
-			if time.Since(deleted) > time.Second {
-				t.Fatalf("replica %d still serves the deleted key after %v (status %d)", i, time.Since(deleted), status)
+			if time.Since(since) > time.Second {
+				rs.t.Fatalf("replica %d still serves a key %s after %v (status %d)", i, what, time.Since(since), status)
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
 	}
-	t.Logf("refused by every replica %v after the delete", time.Since(deleted))
 }
 
 // (c) A replica killed with SIGKILL in the middle of load: after it restarts, every request
