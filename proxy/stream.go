@@ -203,6 +203,7 @@ type sseRelay struct {
 	sawDone   bool
 	finished  bool // nothing more will be added to out
 	errorCode string
+	recorded  bool // the usage record is spooled (see Read)
 }
 
 type upstreamChunk struct {
@@ -260,6 +261,13 @@ func (r *sseRelay) Read(p []byte) (int, error) {
 				r.sentFirst = true
 				r.x.rec.TTFB = time.Since(r.x.rec.Time)
 				streamTTFB.Update(r.x.rec.TTFB.Seconds())
+			}
+			if r.sawDone && !r.recorded && r.outPos == len(r.out) && r.errorCode == "" {
+				// These bytes end with [DONE], after which the client has its whole answer:
+				// spool the record before fasthttp writes them, as a plain request's record is
+				// spooled before its answer is sent, so that a gateway killed right after loses
+				// no completed request.
+				r.record(false)
 			}
 			// A per-write deadline: a client that stops reading is cut, a slow stream is not.
 			_ = r.conn.SetWriteDeadline(time.Now().Add(r.writeTimeout))
@@ -594,7 +602,8 @@ func (r *sseRelay) appendErrorEvent(b []byte, status int, msg string) []byte {
 
 // CloseWithError is called by fasthttp exactly once, when it has finished writing the body: err
 // is nil after a complete stream, or the write error when the client went away. It stops the
-// upstream request, waits for the pump, records the usage, and releases everything.
+// upstream request, waits for the pump, records the usage unless Read already did, and
+// releases everything.
 func (r *sseRelay) CloseWithError(err error) error {
 	cancelled := err != nil || !r.finished
 	if cancelled {
@@ -604,6 +613,20 @@ func (r *sseRelay) CloseWithError(err error) error {
 	}
 	r.drainPump()
 	r.keepAlive.Stop()
+	if !r.recorded {
+		r.record(cancelled)
+	}
+	streamsInFlight.Dec()
+	fasthttp.ReleaseResponse(r.uresp)
+	r.reset()
+	relayPool.Put(r)
+	return nil
+}
+
+// record finishes the usage record and hands it to accounting, once per stream: from Read just
+// before the client receives [DONE], or from CloseWithError for a stream that ended otherwise.
+func (r *sseRelay) record(cancelled bool) {
+	r.recorded = true
 	if cancelled {
 		r.x.rec.Cancelled = true
 		r.billPartial()
@@ -627,11 +650,6 @@ func (r *sseRelay) CloseWithError(err error) error {
 		r.x.rec.TTFB = time.Since(r.x.rec.Time)
 	}
 	r.s.account(&r.x, fasthttp.StatusOK)
-	streamsInFlight.Dec()
-	fasthttp.ReleaseResponse(r.uresp)
-	r.reset()
-	relayPool.Put(r)
-	return nil
 }
 
 // drainPump waits for the pump's last chunk, discarding data; the body must be closed first so

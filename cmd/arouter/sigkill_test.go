@@ -122,11 +122,10 @@ func TestSIGKILLLosesNoCompletedRequest(t *testing.T) {
 		}
 		wg.Wait()
 	}
-	// Streams first: a stream's record is spooled just after its last byte is written, so the
-	// requests completing right before the kill are plain ones, whose record is spooled before
-	// the answer is sent.
-	run(20, 10, streamBody)
+	// Streams last, so that some complete right before the kill: a stream's record is spooled
+	// before the client receives [DONE], as a plain request's is before its answer is sent.
 	run(300, 16, chatBody)
+	run(40, 10, streamBody)
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
