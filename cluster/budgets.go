@@ -40,24 +40,34 @@ type BudgetOptions struct {
 	// FailOpen only changes what the logs say when Redis is unreachable (the Ledger applies
 	// the policy).
 	FailOpen bool
-	// Store reseeds Redis when it comes back empty.
-	Store  SpendSource
-	Logger *zap.Logger
+	// Store reseeds Redis when it comes back empty, and reconciles it every ReconcileEvery
+	// (default a minute; negative: never).
+	Store          SpendSource
+	ReconcileEvery time.Duration
+	Logger         *zap.Logger
 }
 
 // Budgets keeps key budgets and organization credit pools in Redis for every replica: a
 // budget.Remote. Admission is one script call; settlements are queued and sent by one
 // goroutine, merged per key budget and period, so a Redis outage never blocks a request that
-// has already been admitted, and what it owes reaches Redis when Redis is back.
+// has already been admitted, and what it owes reaches Redis when Redis is back (settle.go).
+// Redis is seeded from the store when it is empty and reconciled with it every minute
+// (seed.go), so that what Redis missed (a replica killed with settlements queued) is counted.
 type Budgets struct {
-	rdb     *redis.Client
+	rdb *redis.Client // request path: every wait bounded by the configured timeout
+	// bg is a second client on the same server for background work (settlements, seeding,
+	// reconciliation), with timeouts long enough for a server pausing a few seconds: a
+	// settlement that times out after it ran is retried, and retries must be rare.
+	bg      *redis.Client
 	o       BudgetOptions
-	replica string // names this process's reservations
+	replica string // names this process's reservations and settlement batches
 	seeded  string // the marker key
 
 	mu      sync.Mutex
-	pending map[settleKey]*settleSum // owed to Redis, sent by run
-	sending bool                     // run holds a batch taken from pending
+	pending map[settleKey]*settleSum // owed to Redis, not yet sent
+	retry   []sentGroup              // sent without an answer: resent under the same id
+	sending bool                     // run holds groups taken from pending and retry
+	flushes uint64                   // numbers settlement batches, for their done markers
 	wake    chan struct{}            // has a value when pending may be non-empty
 	done    chan struct{}
 	stopped chan struct{}
@@ -82,15 +92,30 @@ type settleSum struct {
 // rest expire on their own after ReservationTTL.
 const maxReleases = 2 * 4096
 
-// NewBudgets starts the settlement sender. Close stops it.
+// backgroundTimeout bounds one background round trip (see Budgets.bg).
+const backgroundTimeout = 10 * time.Second
+
+// NewBudgets starts the settlement sender and, with a Store, the reconciler. Close stops them.
 func NewBudgets(rdb *redis.Client, o BudgetOptions) *Budgets {
 	var id [6]byte
 	rand.Read(id[:]) //nolint:errcheck // never fails (crypto/rand)
-	b := &Budgets{rdb: rdb, o: o, replica: hex.EncodeToString(id[:]), seeded: o.Prefix + "seeded",
+	bgOpts := *rdb.Options()
+	bgOpts.ReadTimeout, bgOpts.WriteTimeout, bgOpts.PoolTimeout = backgroundTimeout, backgroundTimeout, backgroundTimeout
+	bgOpts.DialTimeout = max(bgOpts.DialTimeout, time.Second)
+	bgOpts.PoolSize = 4
+	if o.ReconcileEvery == 0 {
+		o.ReconcileEvery = time.Minute
+	}
+	b := &Budgets{rdb: rdb, bg: redis.NewClient(&bgOpts), o: o, replica: hex.EncodeToString(id[:]), seeded: o.Prefix + "seeded",
 		pending: map[settleKey]*settleSum{}, wake: make(chan struct{}, 1),
 		done: make(chan struct{}), stopped: make(chan struct{})}
 	b.up.Store(true)
-	go b.run()
+	var wg sync.WaitGroup
+	wg.Go(b.run)
+	if o.Store != nil && o.ReconcileEvery > 0 {
+		wg.Go(b.reconcileLoop)
+	}
+	go func() { wg.Wait(); close(b.stopped) }()
 	return b
 }
 
@@ -119,6 +144,9 @@ func (b *Budgets) Reserve(k *apikey.Key, id uint64, estimate money.Nanos, now ti
 		st[0], st[1], st[2]}
 	res, err := reserveScript.Run(ctx, b.rdb, b.keyNames(k.BudgetID, k.OrgID), args...).Slice()
 	if err != nil {
+		// The script may have run before the answer was lost: release what it may have
+		// reserved (releasing is idempotent), rather than hold it for ReservationTTL.
+		b.Settle(budget.Settlement{BudgetID: k.BudgetID, OrgID: k.OrgID, Reservation: id, Reserved: estimate, At: now})
 		b.failed("reserve", err)
 		return budget.Snapshot{}, budget.Refusal{}, err
 	}
@@ -193,148 +221,6 @@ func flag(b bool) int {
 	return 0
 }
 
-// Settle implements budget.Remote: it queues s for the sender and returns at once.
-func (b *Budgets) Settle(s budget.Settlement) {
-	k := settleKey{budgetID: s.BudgetID, orgID: s.OrgID, starts: starts(s.At)}
-	b.mu.Lock()
-	sum := b.pending[k]
-	if sum == nil {
-		sum = &settleSum{}
-		b.pending[k] = sum
-	}
-	sum.cost += max(s.Charge.Cost, 0)
-	sum.byok += max(s.Charge.BYOK, 0)
-	if s.Reservation != 0 {
-		if len(sum.releases) < maxReleases {
-			sum.releases = append(sum.releases, b.member(s.Reservation, s.Reserved), "-"+strconv.FormatInt(int64(s.Reserved), 10))
-		} else {
-			releasesDropped.Inc()
-		}
-	}
-	b.mu.Unlock()
-	select {
-	case b.wake <- struct{}{}:
-	default:
-	}
-}
-
-// run sends what is owed to Redis until Close, retrying with backoff while Redis is away.
-func (b *Budgets) run() {
-	defer close(b.stopped)
-	const minBackoff, maxBackoff = 50 * time.Millisecond, 2 * time.Second
-	backoff := minBackoff
-	var retry <-chan time.Time
-	for {
-		select {
-		case <-b.wake:
-		case <-retry:
-		case <-b.done:
-			b.flush() // one last attempt; what fails is in the store's records
-			return
-		}
-		retry = nil
-		if b.flush() {
-			backoff = minBackoff
-			continue
-		}
-		retry = time.After(backoff)
-		backoff = min(2*backoff, maxBackoff)
-	}
-}
-
-// flush sends everything pending in one pipeline and reports whether all of it was taken;
-// what was not is merged back for the next attempt.
-func (b *Budgets) flush() bool {
-	b.mu.Lock()
-	batch := b.pending
-	if len(batch) == 0 {
-		b.mu.Unlock()
-		return true
-	}
-	b.pending, b.sending = map[settleKey]*settleSum{}, true
-	b.mu.Unlock()
-	defer func() {
-		b.mu.Lock()
-		b.sending = false
-		b.mu.Unlock()
-	}()
-
-	ctx, cancel := context.WithTimeout(context.Background(), 5*b.o.Timeout)
-	defer cancel()
-	keys := make([]settleKey, 0, len(batch))
-	cmds := make([]*redis.Cmd, 0, len(batch))
-	_, err := b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for k, s := range batch {
-			args := make([]any, 0, 5+len(s.releases))
-			args = append(args, int64(s.cost), int64(s.byok), k.starts[0], k.starts[1], k.starts[2])
-			for _, r := range s.releases {
-				args = append(args, r)
-			}
-			keys = append(keys, k)
-			cmds = append(cmds, settleScript.EvalSha(ctx, p, b.keyNames(k.budgetID, k.orgID), args...))
-		}
-		return nil
-	})
-	if err != nil && isNoScript(err) {
-		// The first use after Redis restarted: load the script and send again.
-		if lerr := settleScript.Load(ctx, b.rdb).Err(); lerr == nil {
-			b.requeue(batch, keys, cmds, true)
-			return b.flush()
-		}
-	}
-	failed := b.requeue(batch, keys, cmds, false)
-	if failed > 0 {
-		b.failed("settle", err)
-		return false
-	}
-	b.reached()
-	settledGroups.Add(len(batch))
-	return true
-}
-
-// requeue merges the groups whose command failed (all of them if all) back into pending and
-// returns how many there were.
-func (b *Budgets) requeue(batch map[settleKey]*settleSum, keys []settleKey, cmds []*redis.Cmd, all bool) int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	n := 0
-	for i, cmd := range cmds {
-		if !all && cmd.Err() == nil {
-			continue
-		}
-		n++
-		k, s := keys[i], batch[keys[i]]
-		if cur := b.pending[k]; cur != nil {
-			cur.cost += s.cost
-			cur.byok += s.byok
-			if room := maxReleases - len(cur.releases); room > 0 {
-				cur.releases = append(cur.releases, s.releases[:min(room, len(s.releases))]...)
-			}
-			continue
-		}
-		b.pending[k] = s
-	}
-	return n
-}
-
-func isNoScript(err error) bool {
-	return err != nil && len(err.Error()) >= 8 && err.Error()[:8] == "NOSCRIPT"
-}
-
-// Pending returns how many settlement groups wait for Redis.
-func (b *Budgets) Pending() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return len(b.pending)
-}
-
-// Idle reports whether every settlement queued so far has reached Redis.
-func (b *Budgets) Idle() bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return len(b.pending) == 0 && !b.sending
-}
-
 // AddCredits implements budget.Remote.
 func (b *Budgets) AddCredits(orgID int64, amount money.Nanos) {
 	go b.credits("add", map[int64]money.Nanos{orgID: amount})
@@ -351,14 +237,14 @@ func (b *Budgets) SetCredits(totals map[int64]money.Nanos) {
 // credits runs the credits script. A failure is logged; the periodic reload of credit totals
 // (keys.refresh_after) sets them again.
 func (b *Budgets) credits(op string, amounts map[int64]money.Nanos) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*b.o.Timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), backgroundTimeout)
 	defer cancel()
 	args := make([]any, 0, 2+2*len(amounts))
 	args = append(args, b.o.Prefix, op)
 	for id, v := range amounts {
 		args = append(args, id, int64(v))
 	}
-	if err := creditsScript.Run(ctx, b.rdb, []string{b.seeded}, args...).Err(); err != nil {
+	if err := creditsScript.Run(ctx, b.bg, []string{b.seeded}, args...).Err(); err != nil {
 		b.failed("credits", err)
 		return
 	}
@@ -370,7 +256,9 @@ func (b *Budgets) Fetch(ctx context.Context, budgetIDs, orgIDs []int64, now time
 	st := starts(now)
 	kc := make([]*redis.SliceCmd, len(budgetIDs))
 	oc := make([]*redis.SliceCmd, len(orgIDs))
+	var seeded *redis.IntCmd
 	_, err := b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		seeded = p.Exists(ctx, b.seeded)
 		for i, id := range budgetIDs {
 			kc[i] = p.HMGet(ctx, b.o.Prefix+"k:"+strconv.FormatInt(id, 10), "t", "bt", "ds", "d", "bd", "ws", "w", "bw", "ms", "m", "bm")
 		}
@@ -379,6 +267,10 @@ func (b *Budgets) Fetch(ctx context.Context, budgetIDs, orgIDs []int64, now time
 		}
 		return nil
 	})
+	if err == nil && seeded.Val() == 0 {
+		b.reseed()
+		err = errUnseeded // empty hashes would read as nothing spent
+	}
 	if err != nil {
 		b.failed("fetch", err)
 		return budget.Snapshot{}, err
@@ -394,50 +286,9 @@ func (b *Budgets) Fetch(ctx context.Context, budgetIDs, orgIDs []int64, now time
 	return s, nil
 }
 
-// Seed loads the store's counters into Redis unless another replica already has. Call it at
-// start-up, before serving.
-func (b *Budgets) Seed(ctx context.Context, s budget.Snapshot) (bool, error) {
-	args := make([]any, 0, 1+13*len(s.Keys)+4*len(s.Orgs))
-	args = append(args, b.o.Prefix)
-	st := starts(s.At)
-	for id, k := range s.Keys {
-		args = append(args, "k", id, int64(k.Total), int64(k.BYOKTotal),
-			st[0], int64(k.Day), int64(k.BYOKDay), st[1], int64(k.Week), int64(k.BYOKWeek),
-			st[2], int64(k.Month), int64(k.BYOKMonth))
-	}
-	for id, o := range s.Orgs {
-		args = append(args, "o", id, int64(o.Credits), int64(o.Used))
-	}
-	n, err := seedScript.Run(ctx, b.rdb, []string{b.seeded}, args...).Int()
-	if err != nil {
-		return false, fmt.Errorf("seed budget counters in redis: %w", err)
-	}
-	return n == 1, nil
-}
-
-// reseed seeds Redis again after it lost its data, once at a time, in the background.
-func (b *Budgets) reseed() {
-	if b.o.Store == nil || !b.seeding.CompareAndSwap(false, true) {
-		return
-	}
-	go func() {
-		defer b.seeding.Store(false)
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		snap, err := b.o.Store.LoadSpend(ctx, time.Now())
-		if err == nil {
-			_, err = b.Seed(ctx, snap)
-		}
-		if err != nil {
-			b.o.Logger.Error("reseeding budget counters in redis failed; will retry on the next request", zap.Error(err))
-			return
-		}
-		b.o.Logger.Warn("redis had lost its budget counters; seeded them again from the store")
-	}()
-}
-
 // Close sends what is still owed (one attempt) and stops the sender.
 func (b *Budgets) Close() {
 	close(b.done)
 	<-b.stopped
+	b.bg.Close()
 }

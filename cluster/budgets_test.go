@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"net/url"
 	"strconv"
 	"sync"
@@ -289,5 +290,160 @@ func TestCreditsReachEveryReplica(t *testing.T) {
 			t.Fatal("credits set on one replica never reached the other")
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestFreeRequestsSettleAlongsidePaidOnes(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	r := f.replica(t, "", false, nil)
+	seed(t, r, budget.Snapshot{At: t0, Orgs: map[int64]budget.OrgBalance{1: {Credits: money.PerUSD}}})
+	k := &apikey.Key{BudgetID: 7, OrgID: 1}
+	var want money.Nanos
+	for i := range 50 {
+		estimate, cost := money.Nanos(0), money.Nanos(0) // a model priced 0 reserves 0
+		if i%2 == 1 {
+			estimate, cost = 20, 15
+		}
+		res, refusal := r.ledger.Reserve(k, estimate, t0)
+		if refusal.Reason != budget.Admitted {
+			t.Fatalf("request %d refused: %+v", i, refusal)
+		}
+		r.ledger.Settle(res, budget.Charge{Cost: cost}, t0)
+		want += cost
+	}
+	// A free request whose replica died: its zero reservation expires with the others.
+	if _, refusal := r.ledger.Reserve(k, 0, t0); refusal.Reason != budget.Admitted {
+		t.Fatalf("%+v", refusal)
+	}
+	drained(t, r.budgets)
+	if _, refusal := r.ledger.Reserve(k, 1, t0.Add(2*time.Minute)); refusal.Reason != budget.Admitted {
+		t.Fatalf("after a zero reservation expired: %+v", refusal)
+	}
+	s, err := r.budgets.Fetch(context.Background(), []int64{7}, []int64{1}, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Keys[7].Total != want || s.Orgs[1].Used != want {
+		t.Fatalf("redis holds %v / %v, want %v", s.Keys[7].Total, s.Orgs[1].Used, want)
+	}
+}
+
+func TestASettlementResentAfterALostAnswerCountsOnce(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	r := f.replica(t, "", false, nil)
+	seed(t, r, budget.Snapshot{At: t0, Orgs: map[int64]budget.OrgBalance{1: {Credits: money.PerUSD}}})
+	g := sentGroup{key: settleKey{budgetID: 7, orgID: 1, starts: starts(t0)}, sum: &settleSum{cost: 900},
+		done: f.prefix + "done:test:1", index: 3}
+	for range 2 { // the first answer was lost, so the group is sent again
+		if failed, err := r.budgets.send([]sentGroup{g}); err != nil || len(failed) > 0 {
+			t.Fatal(err)
+		}
+	}
+	s, err := r.budgets.Fetch(context.Background(), []int64{7}, []int64{1}, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Keys[7].Total != 900 || s.Orgs[1].Used != 900 {
+		t.Fatalf("redis holds %v / %v after a resend, want 900 once", s.Keys[7].Total, s.Orgs[1].Used)
+	}
+}
+
+func TestReconciliationCountsWhatRedisMissed(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	store := &mutableSnapshot{}
+	r := f.replica(t, "", false, store)
+	seed(t, r, budget.Snapshot{At: t0, Orgs: map[int64]budget.OrgBalance{1: {Credits: 1000}}})
+	k := &apikey.Key{BudgetID: 7, OrgID: 1}
+	res, _ := r.ledger.Reserve(k, 10, t0)
+	r.ledger.Settle(res, budget.Charge{Cost: 10}, t0)
+	drained(t, r.budgets)
+	// Another replica was killed with 25 of settlements queued; their records reached the store,
+	// which also holds this replica's 10. A key only the store knows is counted too.
+	now := time.Now()
+	store.set(budget.Snapshot{At: now,
+		Keys: map[int64]budget.KeySpend{7: {Total: 35, Day: 35, Week: 35, Month: 35}, 8: {Total: 4, Day: 4, Week: 4, Month: 4}},
+		Orgs: map[int64]budget.OrgBalance{1: {Credits: 2000, Used: 39}}})
+	if err := r.budgets.Reconcile(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	s, err := r.budgets.Fetch(context.Background(), []int64{7, 8}, []int64{1}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Keys[7].Total != 35 || s.Keys[7].Day != 35 || s.Keys[8].Total != 4 || s.Orgs[1] != (budget.OrgBalance{Credits: 2000, Used: 39}) {
+		t.Fatalf("after reconciling: %+v %+v %+v", s.Keys[7], s.Keys[8], s.Orgs[1])
+	}
+	// The store lags Redis: reconciling never lowers a counter.
+	store.set(budget.Snapshot{At: now, Keys: map[int64]budget.KeySpend{7: {Total: 5}}, Orgs: map[int64]budget.OrgBalance{1: {Credits: 2000, Used: 5}}})
+	if err := r.budgets.Reconcile(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if s, _ = r.budgets.Fetch(context.Background(), []int64{7}, []int64{1}, now); s.Keys[7].Total != 35 || s.Orgs[1].Used != 39 {
+		t.Fatalf("reconciling with a lagging store lowered the counters: %+v %+v", s.Keys[7], s.Orgs[1])
+	}
+}
+
+// mutableSnapshot is a SpendSource whose snapshot the test changes.
+type mutableSnapshot struct {
+	mu sync.Mutex
+	s  budget.Snapshot
+}
+
+func (m *mutableSnapshot) set(s budget.Snapshot) {
+	m.mu.Lock()
+	m.s = s
+	m.mu.Unlock()
+}
+
+func (m *mutableSnapshot) LoadSpend(context.Context, time.Time) (budget.Snapshot, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.s, nil
+}
+
+func TestManyKeysAreSeededOnceInChunks(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	snap := budget.Snapshot{At: t0, Keys: map[int64]budget.KeySpend{}, Orgs: map[int64]budget.OrgBalance{}}
+	for i := range int64(30_000) {
+		snap.Keys[i] = budget.KeySpend{Total: money.Nanos(i), Day: money.Nanos(i)}
+		snap.Orgs[i] = budget.OrgBalance{Credits: 100, Used: money.Nanos(i % 100)}
+	}
+	a, b := f.replica(t, "", false, nil), f.replica(t, "", false, nil)
+	var seeded atomic.Int64
+	var wg sync.WaitGroup
+	for _, r := range []replica{a, b} {
+		wg.Go(func() {
+			ok, err := r.budgets.Seed(context.Background(), snap)
+			if err != nil {
+				t.Error(err)
+			}
+			if ok {
+				seeded.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if seeded.Load() != 1 {
+		t.Fatalf("%d replicas seeded, want exactly 1", seeded.Load())
+	}
+	s, err := b.budgets.Fetch(context.Background(), []int64{0, 12_345, 29_999}, []int64{29_999}, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Keys[12_345].Total != 12_345 || s.Keys[29_999].Day != 29_999 || s.Orgs[29_999].Used != 99 {
+		t.Fatalf("seeded %+v %+v", s.Keys, s.Orgs)
+	}
+}
+
+func TestFetchRefusesToReadAnEmptiedRedisAsNothingSpent(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	r := f.replica(t, "", false, nil)
+	if _, err := r.budgets.Fetch(context.Background(), []int64{7}, []int64{1}, t0); !errors.Is(err, errUnseeded) {
+		t.Fatalf("Fetch on unseeded counters: %v, want errUnseeded", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -36,6 +37,7 @@ type Bus struct {
 	timeout time.Duration
 	log     *zap.Logger
 	sub     *redis.PubSub
+	reload  chan struct{} // to reloadBYOK; closed when run ends
 	stopped chan struct{}
 }
 
@@ -50,12 +52,17 @@ func NewBus(ctx context.Context, rdb *redis.Client, prefix string, keys KeyInval
 		b.sub.Close()
 		return nil, err
 	}
-	go b.run()
+	b.reload = make(chan struct{}, 1)
+	var wg sync.WaitGroup
+	wg.Go(b.run)
+	if byok != nil {
+		wg.Go(b.reloadBYOK)
+	}
+	go func() { wg.Wait(); close(b.stopped) }()
 	return b, nil
 }
 
 func (b *Bus) run() {
-	defer close(b.stopped)
 	for m := range b.sub.Channel() {
 		invalidations.Inc()
 		switch payload := m.Payload; {
@@ -66,12 +73,24 @@ func (b *Bus) run() {
 				b.keys.Invalidate(h)
 			}
 		case payload == "byok" && b.byok != nil:
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			if err := b.byok.Reload(ctx); err != nil {
-				b.log.Warn("reloading provider credentials after another replica changed them failed; the periodic reload will retry", zap.Error(err))
+			select { // a reload already due covers this change too
+			case b.reload <- struct{}{}:
+			default:
 			}
-			cancel()
 		}
+	}
+	close(b.reload)
+}
+
+// reloadBYOK rereads credentials when told to, apart from run, so that key invalidations
+// never wait behind a reload.
+func (b *Bus) reloadBYOK() {
+	for range b.reload {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := b.byok.Reload(ctx); err != nil {
+			b.log.Warn("reloading provider credentials after another replica changed them failed; the periodic reload will retry", zap.Error(err))
+		}
+		cancel()
 	}
 }
 

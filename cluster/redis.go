@@ -36,6 +36,9 @@ func Open(ctx context.Context, o Options) (*redis.Client, error) {
 	ro.PoolTimeout = o.Timeout
 	// Retries would multiply the time a request can wait; the caller's policy decides instead.
 	ro.MaxRetries = -1
+	// The caller's context then bounds a whole call (pool wait, dial, write and read), not
+	// each step apart.
+	ro.ContextTimeoutEnabled = true
 	c := redis.NewClient(ro)
 	pctx, cancel := context.WithTimeout(ctx, 2*o.Timeout)
 	defer cancel()

@@ -25,7 +25,7 @@ local function expire(hash, zset, now)
   local sum = 0
   for _, m in ipairs(gone) do sum = sum + tonumber(string.match(m, ':(%d+)$')) end
   redis.call('ZREMRANGEBYSCORE', zset, '-inf', now)
-  redis.call('HINCRBY', hash, 'r', string.format('%.0f', -sum))
+  if sum > 0 then redis.call('HINCRBY', hash, 'r', string.format('%.0f', -sum)) end
 end
 `
 
@@ -78,15 +78,20 @@ return {reason, string.format('%.0f', used), string.format('%.0f', limit),
 // releases their reservations (those not expired yet). A charge for a period that has already
 // rolled over counts in the totals only, as the Ledger does.
 //
-// KEYS: seeded, key hash, key reservations, org hash, org reservations.
-// ARGV: cost, BYOK cost, the day, week and month starts of the requests (unix s), then pairs
-// of reservation member and its negated amount.
+// KEYS: seeded, key hash, key reservations, org hash, org reservations, the batch's done
+// marker (a set of the indexes of its groups already applied).
+// ARGV: cost, BYOK cost, the day, week and month starts of the requests (unix s), the group's
+// index in its batch, the marker's lifetime (s), then pairs of reservation member and its
+// negated amount.
 //
-// Without the seeded marker (Redis lost its data) it changes nothing: the next seed loads the
-// totals from the store, which holds these requests' records.
+// A group is applied at most once: resent after its answer was lost, it finds its index in
+// the marker and returns 2. Without the seeded marker (Redis lost its data) it changes
+// nothing and returns 0: reconciliation counts these requests once their records are stored.
 var settleScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-for i = 6, #ARGV, 2 do
+if redis.call('SADD', KEYS[6], ARGV[6]) == 0 then return 2 end
+redis.call('EXPIRE', KEYS[6], ARGV[7])
+for i = 8, #ARGV, 2 do
   if redis.call('ZREM', KEYS[3], ARGV[i]) == 1 then redis.call('HINCRBY', KEYS[2], 'r', ARGV[i + 1]) end
   if redis.call('ZREM', KEYS[5], ARGV[i]) == 1 then redis.call('HINCRBY', KEYS[4], 'r', ARGV[i + 1]) end
 end
@@ -108,28 +113,52 @@ redis.call('HINCRBY', KEYS[4], 'u', cost)
 return 1
 `)
 
-// seedScript loads the store's counters into an empty Redis, once: whichever replica runs it
-// first wins, and the rest see the marker.
+// loadScript raises the counters to what the store holds: each spend to the larger of its
+// value in Redis and in the store (the store can lag, never lead: its records arrive after
+// their settlement), a period that the store shows to have started later replaced, and each
+// organization's credits set to the store's total. Seeding an empty Redis is the same with
+// nothing to compare against.
 //
-// KEYS: seeded. ARGV: the prefix, then records: "k", budget, t, bt, ds, d, bd, ws, w, bw, ms,
-// m, bm; or "o", org, c, u. Returns 1 if it seeded, 0 if the counters were already there.
-var seedScript = redis.NewScript(`
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-local p, i = ARGV[1], 2
+// KEYS: seeded. ARGV: the prefix, the mode ("seed" writes without the marker, which the seeder
+// sets once every chunk is in; "reconcile" requires it), then records: "k", budget, t, bt, ds,
+// d, bd, ws, w, bw, ms, m, bm; or "o", org, c, u. Returns 0 when reconciling unseeded counters.
+var loadScript = redis.NewScript(`
+if ARGV[2] ~= 'seed' and redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local function raise(h, f, v)
+  if tonumber(redis.call('HGET', h, f) or '0') < tonumber(v) then redis.call('HSET', h, f, v) end
+end
+local periods = {{'ds', 'd', 'bd'}, {'ws', 'w', 'bw'}, {'ms', 'm', 'bm'}}
+local p, i = ARGV[1], 3
 while i <= #ARGV do
   if ARGV[i] == 'k' then
-    redis.call('HSET', p .. 'k:' .. ARGV[i + 1], 't', ARGV[i + 2], 'bt', ARGV[i + 3],
-      'ds', ARGV[i + 4], 'd', ARGV[i + 5], 'bd', ARGV[i + 6],
-      'ws', ARGV[i + 7], 'w', ARGV[i + 8], 'bw', ARGV[i + 9],
-      'ms', ARGV[i + 10], 'm', ARGV[i + 11], 'bm', ARGV[i + 12])
+    local h = p .. 'k:' .. ARGV[i + 1]
+    raise(h, 't', ARGV[i + 2])
+    raise(h, 'bt', ARGV[i + 3])
+    for j = 1, 3 do
+      local f, at = periods[j], i + 1 + 3 * j
+      local cur = redis.call('HGET', h, f[1])
+      if cur == ARGV[at] then
+        raise(h, f[2], ARGV[at + 1])
+        raise(h, f[3], ARGV[at + 2])
+      elseif (not cur) or tonumber(cur) < tonumber(ARGV[at]) then
+        redis.call('HSET', h, f[1], ARGV[at], f[2], ARGV[at + 1], f[3], ARGV[at + 2])
+      end
+    end
     i = i + 13
   else
-    redis.call('HSET', p .. 'o:' .. ARGV[i + 1], 'c', ARGV[i + 2], 'u', ARGV[i + 3])
+    local h = p .. 'o:' .. ARGV[i + 1]
+    redis.call('HSET', h, 'c', ARGV[i + 2])
+    raise(h, 'u', ARGV[i + 3])
     i = i + 4
   end
 end
-redis.call('SET', KEYS[1], '1')
 return 1
+`)
+
+// unlockScript deletes a lock key if this replica holds it.
+var unlockScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
 `)
 
 // creditsScript adds to (ARGV[1] "add") or sets ("set") organizations' credits: ARGV pairs of

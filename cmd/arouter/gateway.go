@@ -413,14 +413,14 @@ func (g *gateway) close() {
 	if g.retention != nil {
 		g.retention.Stop()
 	}
+	if g.bus != nil { // before the caches it invalidates
+		_ = g.bus.Close()
+	}
 	if g.keys != nil {
 		g.keys.Close()
 	}
 	if g.byokCache != nil {
 		g.byokCache.Close()
-	}
-	if g.bus != nil {
-		_ = g.bus.Close()
 	}
 	if g.budgets != nil {
 		g.budgets.Close() // sends what the last requests owe
