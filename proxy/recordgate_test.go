@@ -1,8 +1,12 @@
 package proxy
 
 import (
+	"context"
 	"strings"
 	"testing"
+
+	"github.com/valyala/fasthttp"
+	"go.uber.org/zap"
 )
 
 type fullSpool struct{ admits bool }
@@ -24,5 +28,28 @@ func TestFullAccountingSpoolRefusesRequests(t *testing.T) {
 	h.s.chat(h.ctx)
 	if got := h.ctx.Response.StatusCode(); got != 401 {
 		t.Fatalf("bad key with a full spool: %d, want 401", got)
+	}
+}
+
+type pingOK struct{}
+
+func (pingOK) Ping(context.Context) error { return nil }
+
+// A gateway refusing requests because its spool is full says so on /readyz, so that a load
+// balancer sends them to another replica.
+func TestReadinessReportsAFullSpool(t *testing.T) {
+	t.Parallel()
+	s := &Server{ready: pingOK{}, gate: fullSpool{admits: true}, log: zap.NewNop()}
+	for _, tc := range []struct {
+		admits bool
+		status int
+		body   string
+	}{{true, 200, `"ready"`}, {false, 503, "accounting spool full"}} {
+		s.gate = fullSpool{admits: tc.admits}
+		ctx := &fasthttp.RequestCtx{}
+		s.readyz(ctx)
+		if got := ctx.Response.StatusCode(); got != tc.status || !strings.Contains(string(ctx.Response.Body()), tc.body) {
+			t.Fatalf("spool admits %v: %d %s", tc.admits, got, ctx.Response.Body())
+		}
 	}
 }

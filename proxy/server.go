@@ -358,6 +358,12 @@ func (s *Server) readyz(ctx *fasthttp.RequestCtx) {
 		ctx.Response.SetBodyString(`{"status":"unavailable","reason":"store unreachable"}`)
 		return
 	}
+	if s.gate != nil && !s.gate.Admit() {
+		// Chat requests are answered 503 until the store has taken the spooled records.
+		ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
+		ctx.Response.SetBodyString(`{"status":"unavailable","reason":"accounting spool full"}`)
+		return
+	}
 	ctx.Response.SetBodyString(`{"status":"ready"}`)
 }
 
