@@ -140,8 +140,10 @@ func (s *Store) insertEach(ctx context.Context, tx *sql.Tx, chunk []accounting.R
 // appendUsageArgs appends the parameters of recs' rows. The batch writer runs it for every
 // record, so it keeps allocations down: the generation and upstream ids of all of recs are cut
 // from one string (each then costs only its boxing into args, not a string of its own too),
-// and finish reasons are boxed once for the whole process.
+// finish reasons are boxed once for the whole process, and model, provider and error names,
+// which a batch repeats, once per batch.
 func appendUsageArgs(args []any, recs []accounting.Record) []any {
+	names := make(boxed, 8)
 	n := 0
 	for i := range recs {
 		n += len(recs[i].GenerationID) + len(recs[i].UpstreamID.Bytes())
@@ -164,9 +166,9 @@ func appendUsageArgs(args []any, recs []accounting.Record) []any {
 			r.KeyID,
 			r.OrgID,
 			r.BudgetID,
-			r.Model,
-			r.Provider,
-			r.UpstreamModel,
+			names.box(r.Model),
+			names.box(r.Provider),
+			names.box(r.UpstreamModel),
 			r.PromptTokens,
 			r.CompletionTokens,
 			r.ReasoningTokens,
@@ -181,13 +183,26 @@ func appendUsageArgs(args []any, recs []accounting.Record) []any {
 			int64(r.Status),
 			boolInt(r.Streamed),
 			boolInt(r.Cancelled),
-			r.ErrorCode,
+			names.box(r.ErrorCode),
 			upstream,
 			finishArgs[min(int(r.FinishReason), len(finishArgs)-1)],
 			nativeFinishArg(r),
 		)
 	}
 	return args
+}
+
+// boxed holds strings already converted to interface values: converting a string to an
+// interface allocates, and a batch's records name a handful of models and providers.
+type boxed map[string]any
+
+func (b boxed) box(s string) any {
+	if v, ok := b[s]; ok {
+		return v
+	}
+	v := any(s)
+	b[s] = v
+	return v
 }
 
 // finishArgs are the finish_reason column's values, boxed once, by accounting.FinishReason.
