@@ -232,7 +232,11 @@ func New(o Options) (*Server, error) {
 		NoDefaultContentType:          true,
 		DisableHeaderNamesNormalizing: false,
 		CloseOnShutdown:               true,
-		Logger:                        fasthttpLogger{o.Logger},
+		// Give the read buffer back once a request is read, and the write buffer once its
+		// answer is written: an open stream then holds only the write buffer, and an idle
+		// keep-alive connection neither.
+		ReduceMemoryUsage: true,
+		Logger:            fasthttpLogger{o.Logger},
 	}
 	return s, nil
 }
