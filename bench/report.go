@@ -73,7 +73,9 @@ func evaluate(r *Results, p Plan) ([]Check, []ResultFigure) {
 		if up := r.scenario("stream").Row(TargetDirect); up != nil && up.Gaps != nil && ar.Gaps != nil {
 			g50, g99 := ar.Gaps.P50-up.Gaps.P50, ar.Gaps.P99-up.Gaps.P99
 			add("stream_gap_p99_vs_upstream_us", g99)
-			same := math.Abs(g50) <= wantGapTolerance && math.Abs(g99) <= wantGapTolerance && ar.MinEvents == up.MinEvents && ar.MaxEvents == up.MaxEvents
+			// Buffering shows as events in bursts: the median gap shrinks and the p99 grows.
+			// A p99 below the upstream's is noise in the direct run, not buffering.
+			same := math.Abs(g50) <= wantGapTolerance && g99 <= wantGapTolerance && ar.MinEvents == up.MinEvents && ar.MaxEvents == up.MaxEvents
 			check("no buffering: event gaps (p50, p99) and events per stream as upstream's",
 				fmt.Sprintf("within %d µs, same count", wantGapTolerance), g99, "µs (p99)", same)
 		}
