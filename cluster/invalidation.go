@@ -42,15 +42,18 @@ type Bus struct {
 }
 
 // NewBus subscribes to the channel and applies what other replicas publish to keys and byok
-// (nil when this process holds no credentials). It returns once the subscription is active,
-// so that no change published after it returns is missed.
-func NewBus(ctx context.Context, rdb *redis.Client, prefix string, keys KeyInvalidator, byok CredentialReloader, timeout time.Duration, log *zap.Logger) (*Bus, error) {
+// (nil when this process holds no credentials). While Redis answers, it returns once the
+// subscription is active, so that no change published after it returns is missed; while it
+// does not (within ctx), it says so in the log and subscribes when Redis is back, and until
+// then changes made elsewhere apply at the caches' next refresh.
+func NewBus(ctx context.Context, rdb *redis.Client, prefix string, keys KeyInvalidator, byok CredentialReloader, timeout time.Duration, log *zap.Logger) *Bus {
 	b := &Bus{rdb: rdb, channel: prefix + "invalidate", keys: keys, byok: byok, timeout: timeout, log: log,
 		stopped: make(chan struct{})}
 	b.sub = rdb.Subscribe(ctx, b.channel)
-	if _, err := b.sub.Receive(ctx); err != nil { // the subscription confirmation
-		b.sub.Close()
-		return nil, err
+	confirm, cancel := context.WithTimeout(ctx, max(5*timeout, time.Second))
+	defer cancel()
+	if _, err := b.sub.Receive(confirm); err != nil { // the subscription confirmation
+		log.Warn("not subscribed to key invalidations yet (redis unreachable); will subscribe when it answers", zap.Error(err))
 	}
 	b.reload = make(chan struct{}, 1)
 	var wg sync.WaitGroup
@@ -59,7 +62,7 @@ func NewBus(ctx context.Context, rdb *redis.Client, prefix string, keys KeyInval
 		wg.Go(b.reloadBYOK)
 	}
 	go func() { wg.Wait(); close(b.stopped) }()
-	return b, nil
+	return b
 }
 
 func (b *Bus) run() {

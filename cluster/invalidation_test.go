@@ -36,10 +36,7 @@ func TestChangesReachEveryReplicaWithinASecond(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, err := NewBus(ctx, rdb, f.prefix, r, r, time.Second, zap.NewNop())
-		if err != nil {
-			t.Fatal(err)
-		}
+		b := NewBus(ctx, rdb, f.prefix, r, r, time.Second, zap.NewNop())
 		t.Cleanup(func() { b.Close(); rdb.Close() })
 		return b
 	}

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
+	"go.uber.org/zap"
 )
 
 // Options configure the connection.
@@ -27,6 +29,22 @@ type Options struct {
 
 // Open connects to Redis and checks that it answers.
 func Open(ctx context.Context, o Options) (*redis.Client, error) {
+	c, err := NewClient(o)
+	if err != nil {
+		return nil, err
+	}
+	pctx, cancel := context.WithTimeout(ctx, 2*o.Timeout)
+	defer cancel()
+	if err := c.Ping(pctx).Err(); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("redis %s: %w; check redis.url and that the server is running", Redact(o.URL), err)
+	}
+	return c, nil
+}
+
+// NewClient returns a client for o.URL without connecting: for a replica that starts while
+// Redis is unreachable (redis.on_failure: fail_open) and uses it once it answers.
+func NewClient(o Options) (*redis.Client, error) {
 	ro, err := redis.ParseURL(o.URL)
 	if err != nil {
 		return nil, fmt.Errorf("redis.url %s: %w", Redact(o.URL), err)
@@ -39,14 +57,23 @@ func Open(ctx context.Context, o Options) (*redis.Client, error) {
 	// The caller's context then bounds a whole call (pool wait, dial, write and read), not
 	// each step apart.
 	ro.ContextTimeoutEnabled = true
-	c := redis.NewClient(ro)
-	pctx, cancel := context.WithTimeout(ctx, 2*o.Timeout)
-	defer cancel()
-	if err := c.Ping(pctx).Err(); err != nil {
-		c.Close()
-		return nil, fmt.Errorf("redis %s: %w; check redis.url and that the server is running", Redact(o.URL), err)
-	}
-	return c, nil
+	// Maintenance notifications are a Redis Enterprise feature; on a plain server the client
+	// only logs its failure to enable them.
+	ro.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
+	return redis.NewClient(ro), nil
+}
+
+// LogTo routes go-redis's own messages (a connection pool failing to dial, say), which it
+// prints to stderr by default, to log at debug level: what matters of them is already logged,
+// once per outage, by Budgets and Bus. It sets go-redis's process-wide logger; only cmd calls it.
+func LogTo(log *zap.Logger) {
+	redis.SetLogger(zapPrintf{log})
+}
+
+type zapPrintf struct{ log *zap.Logger }
+
+func (z zapPrintf) Printf(_ context.Context, format string, v ...any) {
+	z.log.Debug("redis client: " + fmt.Sprintf(format, v...))
 }
 
 // Redact hides a URL's password, for messages and logs.

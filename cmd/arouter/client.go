@@ -171,13 +171,15 @@ func (c *localClient) init(cfg *config.Config, stderr io.Writer) error {
 	var invalidate admin.KeyInvalidator = noCache{}
 	var reloadBYOK admin.BYOKReloader
 	if r := cfg.Redis; r.URL != "" {
-		if c.redis, err = cluster.Open(ctx, cluster.Options{URL: r.URL, Prefix: r.Prefix, Timeout: r.Timeout}); err != nil {
-			return err
+		cluster.LogTo(zap.NewNop()) // the warning below says what matters
+		c.redis, err = cluster.Open(ctx, cluster.Options{URL: r.URL, Prefix: r.Prefix, Timeout: r.Timeout})
+		if err != nil {
+			// The change is stored either way; only its broadcast is lost.
+			fmt.Fprintf(stderr, "warning: %v\nrunning gateways will apply this change within keys.refresh_after instead of at once\n", err)
+		} else {
+			c.bus = cluster.NewBus(ctx, c.redis, r.Prefix, noCache{}, nil, r.Timeout, zap.NewNop())
+			invalidate, reloadBYOK = c.bus.Keys(), c.bus.BYOK(noCache{})
 		}
-		if c.bus, err = cluster.NewBus(ctx, c.redis, r.Prefix, noCache{}, nil, r.Timeout, zap.NewNop()); err != nil {
-			return fmt.Errorf("redis: %w", err)
-		}
-		invalidate, reloadBYOK = c.bus.Keys(), c.bus.BYOK(noCache{})
 	}
 	c.api = admin.New(admin.Options{Store: c.store, Ledger: ledger, Cache: invalidate, Catalog: cat,
 		Providers: providerIDs(cfg), Sealer: sealer, BYOK: reloadBYOK, Logger: zap.NewNop()})

@@ -156,9 +156,7 @@ func openGatewayEnv(cfg *config.Config, log *zap.Logger, lookupEnv func(string) 
 	var invalidate admin.KeyInvalidator = g.keys
 	var reloadBYOK admin.BYOKReloader = g.byokCache
 	if g.redis != nil {
-		if g.bus, err = cluster.NewBus(ctx, g.redis, cfg.Redis.Prefix, g.keys, g.byokCache, cfg.Redis.Timeout, log); err != nil {
-			return nil, fmt.Errorf("subscribe to key invalidations on redis: %w", err)
-		}
+		g.bus = cluster.NewBus(ctx, g.redis, cfg.Redis.Prefix, g.keys, g.byokCache, cfg.Redis.Timeout, log)
 		invalidate, reloadBYOK = g.bus.Keys(), g.bus.BYOK(g.byokCache)
 	}
 	g.admin = admin.New(admin.Options{Store: g.store, Ledger: g.ledger, Keys: g.keys, Cache: invalidate, Catalog: cat,
@@ -215,8 +213,18 @@ func openGatewayEnv(cfg *config.Config, log *zap.Logger, lookupEnv func(string) 
 func (g *gateway) openLedger(ctx context.Context, spend budget.Snapshot) (err error) {
 	opts := budget.Options{RequireCredits: *g.cfg.Limits.RequireCredits}
 	if r := g.cfg.Redis; r.URL != "" {
-		if g.redis, err = cluster.Open(ctx, cluster.Options{URL: r.URL, Prefix: r.Prefix, Timeout: r.Timeout}); err != nil {
-			return err
+		failOpen := r.OnFailure == config.RedisFailOpen
+		ro := cluster.Options{URL: r.URL, Prefix: r.Prefix, Timeout: r.Timeout}
+		if g.redis, err = cluster.Open(ctx, ro); err != nil {
+			if !failOpen {
+				return fmt.Errorf("%w (redis.on_failure: fail_closed needs redis to start)", err)
+			}
+			// fail_open: start on the store's counters; Redis is seeded by the first
+			// admission that finds it reachable and empty.
+			g.log.Error("starting without redis: admitting on this replica's own counters until it answers (redis.on_failure: fail_open)", zap.Error(err))
+			if g.redis, err = cluster.NewClient(ro); err != nil {
+				return err
+			}
 		}
 		g.budgets = cluster.NewBudgets(g.redis, cluster.BudgetOptions{
 			Prefix: r.Prefix, Timeout: r.Timeout, ReservationTTL: r.ReservationTTL,
@@ -225,12 +233,16 @@ func (g *gateway) openLedger(ctx context.Context, spend budget.Snapshot) (err er
 		})
 		cluster.RegisterGauges(g.metrics, g.budgets)
 		seeded, err := g.budgets.Seed(ctx, spend)
-		if err != nil {
+		switch {
+		case err != nil && !failOpen:
 			return err
+		case err != nil:
+			g.log.Warn("redis not seeded yet; the first admission that reaches it will seed it", zap.Error(err))
+		default:
+			g.log.Info("budgets shared through redis", zap.String("redis", cluster.Redact(r.URL)), zap.Bool("seeded_from_store", seeded),
+				zap.String("on_failure", r.OnFailure))
 		}
-		g.log.Info("budgets shared through redis", zap.String("redis", cluster.Redact(r.URL)), zap.Bool("seeded_from_store", seeded),
-			zap.String("on_failure", r.OnFailure))
-		opts.Remote, opts.FailOpen = g.budgets, r.OnFailure == config.RedisFailOpen
+		opts.Remote, opts.FailOpen = g.budgets, failOpen
 	}
 	g.ledger = budget.New(opts)
 	g.ledger.Restore(spend)

@@ -51,6 +51,7 @@ type replicaSet struct {
 	t        *testing.T
 	bin, dir string
 	pgURL    string // as the test reaches PostgreSQL (not through a relay)
+	prefix   string // of the replicas' Redis keys and channels
 	admin    string // the instance admin's management token
 	cfgs     []string
 	cmds     []*exec.Cmd
@@ -77,6 +78,7 @@ func startReplicas(t *testing.T, n int, flush string, relayTo func(pgURL string)
 		storeURL = relayTo(pgURL)
 	}
 	prefix := redistest.Prefix(t, redisURL)
+	rs.prefix = prefix
 	for i := range n {
 		cfg := filepath.Join(rs.dir, fmt.Sprintf("replica%d.yaml", i))
 		spool := filepath.Join(rs.dir, fmt.Sprintf("spool%d", i))
@@ -443,4 +445,57 @@ func TestStoreOutageUnderLoadLosesNothing(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Logf("%d requests served (%d by the end of the outage), every record stored", len(completed), during)
+}
+
+// With redis.on_failure: fail_open a replica starts while Redis is unreachable, serves on the
+// store's counters, and shares them through Redis once it answers: it seeds the empty Redis and
+// key invalidations reach it.
+func TestAReplicaStartsWithoutRedisWhenFailingOpen(t *testing.T) {
+	t.Parallel()
+	redisURL := redistest.URL(t)
+	u, err := url.Parse(redisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	relay := tcprelay.Start(t, u.Host)
+	relay.Cut()
+	rs := startReplicas(t, 1, "10ms", nil)
+	// A second replica whose Redis is the cut relay, on the first one's prefix.
+	cfg := strings.Replace(mustRead(t, rs.cfgs[0]), "url: \""+redisURL+"\"", "url: \"redis://"+relay.Addr()+u.Path+"\"", 1)
+	cfg = strings.Replace(cfg, "on_failure: fail_closed", "on_failure: fail_open", 1)
+	path := filepath.Join(rs.dir, "failopen.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rs.cfgs, rs.cmds, rs.addrs = append(rs.cfgs, path), append(rs.cmds, nil), append(rs.addrs, "")
+	rs.start(1)
+	token, hash := rs.createKey(0, map[string]any{"name": "shared"})
+	if status, _, _, err := rs.chat(1, token); err != nil || status != 200 {
+		t.Fatalf("replica without redis: %d %v", status, err)
+	}
+	relay.Restore()
+	// Once Redis answers, the replica subscribes (both replicas listen on the channel) and
+	// seeds nothing: the first replica did. A key deleted on the first replica is then refused
+	// by it well before its hour-long cache refresh.
+	rdb := redistest.Client(t, redisURL)
+	deadline := time.Now().Add(10 * time.Second)
+	for rdb.PubSubNumSub(context.Background(), rs.prefix+"invalidate").Val()[rs.prefix+"invalidate"] < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("the replica started without redis did not subscribe within 10s of redis coming back")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if status := rs.call(0, "DELETE", "/v1/keys/"+hash, rs.admin, nil, nil); status != 200 {
+		t.Fatalf("delete: %d", status)
+	}
+	rs.waitRefused(token, time.Now(), "deleted")
+}
+
+func mustRead(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

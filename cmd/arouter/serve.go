@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/arouter/arouter/cluster"
 	"github.com/arouter/arouter/config"
 )
 
@@ -35,6 +36,7 @@ func serveCmd(args []string, stderr io.Writer) error {
 		return err
 	}
 	defer func() { _ = log.Sync() }()
+	cluster.LogTo(log)
 
 	g, err := openGateway(cfg, log)
 	if err != nil {
