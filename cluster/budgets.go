@@ -25,8 +25,12 @@ type SpendSource interface {
 	LoadSpend(ctx context.Context, now time.Time) (budget.Snapshot, error)
 }
 
-// errUnseeded: Redis answered but holds no counters (it restarted empty); a seed is running.
-var errUnseeded = errors.New("redis holds no budget counters yet; seeding them from the store")
+var (
+	// errUnseeded: Redis answered but holds no counters (it restarted empty); a seed is running.
+	errUnseeded = errors.New("redis holds no budget counters yet; seeding them from the store")
+	// errSkipped: Redis failed an admission less than RetryAfter ago.
+	errSkipped = errors.New("redis failed moments ago; not waiting for it again yet")
+)
 
 // BudgetOptions configure Budgets.
 type BudgetOptions struct {
@@ -44,7 +48,10 @@ type BudgetOptions struct {
 	// (default a minute; negative: never).
 	Store          SpendSource
 	ReconcileEvery time.Duration
-	Logger         *zap.Logger
+	// RetryAfter is how long admissions skip Redis after it failed one (default 1s): while a
+	// host does not answer, a request would otherwise wait the whole Timeout for it.
+	RetryAfter time.Duration
+	Logger     *zap.Logger
 }
 
 // Budgets keeps key budgets and organization credit pools in Redis for every replica: a
@@ -72,8 +79,9 @@ type Budgets struct {
 	done    chan struct{}
 	stopped chan struct{}
 
-	seeding atomic.Bool
-	up      atomic.Bool // the last call reached Redis
+	seeding   atomic.Bool
+	up        atomic.Bool  // the last call reached Redis
+	skipUntil atomic.Int64 // unix ns: admissions skip Redis until then (see RetryAfter)
 }
 
 // settleKey groups settlements that one script call can apply together.
@@ -106,6 +114,9 @@ func NewBudgets(rdb *redis.Client, o BudgetOptions) *Budgets {
 	if o.ReconcileEvery == 0 {
 		o.ReconcileEvery = time.Minute
 	}
+	if o.RetryAfter <= 0 {
+		o.RetryAfter = time.Second
+	}
 	b := &Budgets{rdb: rdb, bg: redis.NewClient(&bgOpts), o: o, replica: hex.EncodeToString(id[:]), seeded: o.Prefix + "seeded",
 		pending: map[settleKey]*settleSum{}, wake: make(chan struct{}, 1),
 		done: make(chan struct{}), stopped: make(chan struct{})}
@@ -136,6 +147,10 @@ func (b *Budgets) member(id uint64, amount money.Nanos) string {
 
 // Reserve implements budget.Remote.
 func (b *Budgets) Reserve(k *apikey.Key, id uint64, estimate money.Nanos, now time.Time) (budget.Snapshot, budget.Refusal, error) {
+	if until := b.skipUntil.Load(); until != 0 && time.Now().UnixNano() < until {
+		reserveSkipped.Inc()
+		return budget.Snapshot{}, budget.Refusal{}, errSkipped
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), b.o.Timeout)
 	defer cancel()
 	st := starts(now)
@@ -147,9 +162,11 @@ func (b *Budgets) Reserve(k *apikey.Key, id uint64, estimate money.Nanos, now ti
 		// The script may have run before the answer was lost: release what it may have
 		// reserved (releasing is idempotent), rather than hold it for ReservationTTL.
 		b.Settle(budget.Settlement{BudgetID: k.BudgetID, OrgID: k.OrgID, Reservation: id, Reserved: estimate, At: now})
+		b.skipUntil.Store(time.Now().Add(b.o.RetryAfter).UnixNano())
 		b.failed("reserve", err)
 		return budget.Snapshot{}, budget.Refusal{}, err
 	}
+	b.skipUntil.Store(0)
 	b.reached()
 	reason, _ := res[0].(int64)
 	if reason == -1 {

@@ -45,7 +45,7 @@ func (f fixture) replica(t testing.TB, url string, failOpen bool, store SpendSou
 		t.Fatal(err)
 	}
 	b := NewBudgets(rdb, BudgetOptions{Prefix: f.prefix, Timeout: 2 * time.Second, ReservationTTL: time.Minute,
-		RequireCredits: true, FailOpen: failOpen, Store: store, Logger: zap.NewNop()})
+		RequireCredits: true, FailOpen: failOpen, Store: store, Logger: zap.NewNop(), RetryAfter: retryAfter})
 	t.Cleanup(func() { b.Close(); rdb.Close() })
 	return replica{ledger: budget.New(budget.Options{RequireCredits: true, Remote: b, FailOpen: failOpen}), budgets: b}
 }
@@ -63,6 +63,9 @@ func drained(t testing.TB, b *Budgets) {
 }
 
 var t0 = time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+
+// retryAfter is the tests' BudgetOptions.RetryAfter.
+const retryAfter = 50 * time.Millisecond
 
 func seed(t testing.TB, r replica, s budget.Snapshot) {
 	t.Helper()
@@ -215,8 +218,40 @@ func TestRedisOutage(t *testing.T) {
 	if s.Keys[7].Total != 9 || s.Orgs[1].Used != 9 {
 		t.Fatalf("after the outage redis holds %+v / %+v, want the 9 charged during it", s.Keys[7], s.Orgs[1])
 	}
+	time.Sleep(retryAfter) // admissions skip Redis this long after it failed one
 	if _, refusal := closed.ledger.Reserve(k, 10, t0); refusal.Reason != budget.Admitted {
 		t.Fatalf("fail_closed after the outage: %+v", refusal)
+	}
+}
+
+// While a Redis host does not answer, each admission would wait the whole timeout for it; after
+// one fails, admissions skip Redis for RetryAfter.
+func TestAdmissionsSkipRedisRightAfterItFailed(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	u, err := url.Parse(f.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	relay := tcprelay.Start(t, u.Host)
+	rdb, err := Open(context.Background(), Options{URL: "redis://" + relay.Addr() + u.Path, Prefix: f.prefix, Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := NewBudgets(rdb, BudgetOptions{Prefix: f.prefix, Timeout: time.Second, ReservationTTL: time.Minute,
+		RetryAfter: time.Hour, Logger: zap.NewNop()})
+	t.Cleanup(func() { b.Close(); rdb.Close() })
+	if _, err := b.Seed(context.Background(), budget.Snapshot{At: t0}); err != nil {
+		t.Fatal(err)
+	}
+	k := &apikey.Key{BudgetID: 7, OrgID: 1}
+	relay.Cut()
+	if _, _, err := b.Reserve(k, 1, 10, t0); err == nil || errors.Is(err, errSkipped) {
+		t.Fatalf("first admission during the outage: %v, want redis's error", err)
+	}
+	relay.Restore()
+	if _, _, err := b.Reserve(k, 2, 10, t0); !errors.Is(err, errSkipped) {
+		t.Fatalf("admission right after a failure: %v, want it skipped", err)
 	}
 }
 

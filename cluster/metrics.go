@@ -18,6 +18,8 @@ var (
 	// long; they expire after redis.reservation_ttl instead.
 	releasesDropped = metrics.NewCounter(`arouter_redis_reservations_left_to_expire_total`)
 	invalidations   = metrics.NewCounter(`arouter_redis_invalidations_received_total`)
+	// reserveSkipped counts admissions that did not try Redis because it had just failed one.
+	reserveSkipped = metrics.NewCounter(`arouter_redis_admissions_skipped_total`)
 )
 
 var errorCounters = map[string]*metrics.Counter{
