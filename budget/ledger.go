@@ -279,12 +279,7 @@ func (l *Ledger) Restore(s Snapshot) {
 	for id, ks := range s.Keys {
 		ka := l.account(id)
 		ka.mu.Lock()
-		ka.total, ka.byokTotal = ks.Total, ks.BYOKTotal
-		byok := [3]money.Nanos{ks.BYOKDay, ks.BYOKWeek, ks.BYOKMonth}
-		for i, spent := range [3]money.Nanos{ks.Day, ks.Week, ks.Month} {
-			ka.periods[i] = periodAt(apikey.Period(i+1), s.At)
-			ka.periods[i].spent, ka.periods[i].byok = spent, byok[i]
-		}
+		ka.set(ks, s.At)
 		ka.mu.Unlock()
 	}
 	for id, b := range s.Orgs {
@@ -325,6 +320,17 @@ func (l *Ledger) pool(id int64) *pool {
 		l.orgs[id] = p
 	}
 	return p
+}
+
+// set replaces the account's spend with ks, whose periods are those containing at. Called
+// with ka.mu held; reservations are kept.
+func (ka *keyAccount) set(ks KeySpend, at time.Time) {
+	ka.total, ka.byokTotal = ks.Total, ks.BYOKTotal
+	byok := [3]money.Nanos{ks.BYOKDay, ks.BYOKWeek, ks.BYOKMonth}
+	for i, spent := range [3]money.Nanos{ks.Day, ks.Week, ks.Month} {
+		ka.periods[i] = periodAt(apikey.Period(i+1), at)
+		ka.periods[i].spent, ka.periods[i].byok = spent, byok[i]
+	}
 }
 
 // limitSpent returns the settled spend that a limit with reset period r is measured against:

@@ -20,9 +20,10 @@ import (
 type Remote interface {
 	// Reserve admits a request by k costing up to estimate, holding estimate under id until it
 	// is settled (or until the Remote's reservation lifetime passes, so that a replica that dies
-	// mid-request does not hold budget forever). It returns the shared counters it saw. An error
-	// means the Remote could not decide; nothing is reserved then.
-	Reserve(k *apikey.Key, id uint64, estimate money.Nanos, now time.Time) (Snapshot, Refusal, error)
+	// mid-request does not hold budget forever). It returns the shared counters it saw of k's
+	// budget and context, for periods containing now. An error means the Remote could not
+	// decide; nothing is reserved then.
+	Reserve(k *apikey.Key, id uint64, estimate money.Nanos, now time.Time) (KeySpend, OrgBalance, Refusal, error)
 	// Settle releases a reservation and charges its request's true cost. It must not block on
 	// the network: it queues, and retries until the Remote has taken it.
 	Settle(s Settlement)
@@ -50,7 +51,7 @@ type Settlement struct {
 // the Remote saw.
 func (l *Ledger) reserveShared(k *apikey.Key, estimate money.Nanos, now time.Time) (Reservation, Refusal) {
 	id := l.lastID.Add(1)
-	seen, refusal, err := l.remote.Reserve(k, id, estimate, now)
+	spend, balance, refusal, err := l.remote.Reserve(k, id, estimate, now)
 	if err != nil {
 		if !l.failOpen {
 			return Reservation{}, Refusal{Reason: Unavailable}
@@ -59,18 +60,25 @@ func (l *Ledger) reserveShared(k *apikey.Key, estimate money.Nanos, now time.Tim
 		r.shared = r.key != nil // its charge still reaches the Remote once it is back
 		return r, refusal
 	}
-	l.Restore(seen)
-	if refusal.Reason != Admitted {
-		return Reservation{}, refusal
-	}
-	// Hold the estimate locally too: while the Remote is unreachable, admission on local
-	// counters must see this replica's requests in flight.
+	// Keep this replica's copy as the Remote saw it, and hold the estimate locally too: while
+	// the Remote is unreachable, admission on local counters must see this replica's requests
+	// in flight.
+	admitted := refusal.Reason == Admitted
 	ka, p := l.account(k.BudgetID), l.pool(k.OrgID)
 	ka.mu.Lock()
-	ka.reserved += estimate
+	ka.set(spend, now)
+	if admitted {
+		ka.reserved += estimate
+	}
 	ka.mu.Unlock()
 	p.mu.Lock()
-	p.reserved += estimate
+	p.credits, p.used = balance.Credits, balance.Used
+	if admitted {
+		p.reserved += estimate
+	}
 	p.mu.Unlock()
+	if !admitted {
+		return Reservation{}, refusal
+	}
 	return Reservation{key: ka, pool: p, amount: estimate, at: now, remoteID: id, shared: true}, Refusal{}
 }

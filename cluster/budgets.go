@@ -146,10 +146,10 @@ func (b *Budgets) member(id uint64, amount money.Nanos) string {
 }
 
 // Reserve implements budget.Remote.
-func (b *Budgets) Reserve(k *apikey.Key, id uint64, estimate money.Nanos, now time.Time) (budget.Snapshot, budget.Refusal, error) {
+func (b *Budgets) Reserve(k *apikey.Key, id uint64, estimate money.Nanos, now time.Time) (budget.KeySpend, budget.OrgBalance, budget.Refusal, error) {
 	if until := b.skipUntil.Load(); until != 0 && time.Now().UnixNano() < until {
 		reserveSkipped.Inc()
-		return budget.Snapshot{}, budget.Refusal{}, errSkipped
+		return budget.KeySpend{}, budget.OrgBalance{}, budget.Refusal{}, errSkipped
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), b.o.Timeout)
 	defer cancel()
@@ -164,7 +164,7 @@ func (b *Budgets) Reserve(k *apikey.Key, id uint64, estimate money.Nanos, now ti
 		b.Settle(budget.Settlement{BudgetID: k.BudgetID, OrgID: k.OrgID, Reservation: id, Reserved: estimate, At: now})
 		b.skipUntil.Store(time.Now().Add(b.o.RetryAfter).UnixNano())
 		b.failed("reserve", err)
-		return budget.Snapshot{}, budget.Refusal{}, err
+		return budget.KeySpend{}, budget.OrgBalance{}, budget.Refusal{}, err
 	}
 	b.skipUntil.Store(0)
 	b.reached()
@@ -172,14 +172,12 @@ func (b *Budgets) Reserve(k *apikey.Key, id uint64, estimate money.Nanos, now ti
 	if reason == -1 {
 		b.reseed()
 		b.failed("reserve", errUnseeded)
-		return budget.Snapshot{}, budget.Refusal{}, errUnseeded
+		return budget.KeySpend{}, budget.OrgBalance{}, budget.Refusal{}, errUnseeded
 	}
 	if len(res) != 16 {
-		return budget.Snapshot{}, budget.Refusal{}, fmt.Errorf("reserve script answered %d values, want 16", len(res))
+		return budget.KeySpend{}, budget.OrgBalance{}, budget.Refusal{}, fmt.Errorf("reserve script answered %d values, want 16", len(res))
 	}
-	seen := budget.Snapshot{At: now,
-		Keys: map[int64]budget.KeySpend{k.BudgetID: keySpend(res[3:14], st)},
-		Orgs: map[int64]budget.OrgBalance{k.OrgID: {Credits: nanos(res[14]), Used: nanos(res[15])}}}
+	spend, balance := keySpend(res[3:14], st), budget.OrgBalance{Credits: nanos(res[14]), Used: nanos(res[15])}
 	var refusal budget.Refusal
 	switch reason {
 	case 1:
@@ -190,7 +188,7 @@ func (b *Budgets) Reserve(k *apikey.Key, id uint64, estimate money.Nanos, now ti
 	case 2:
 		refusal = budget.Refusal{Reason: budget.NoCredits, Limit: nanos(res[2]), Used: nanos(res[1])}
 	}
-	return seen, refusal, nil
+	return spend, balance, refusal, nil
 }
 
 // periodEnd returns when the period p containing t ends.

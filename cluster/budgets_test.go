@@ -246,11 +246,11 @@ func TestAdmissionsSkipRedisRightAfterItFailed(t *testing.T) {
 	}
 	k := &apikey.Key{BudgetID: 7, OrgID: 1}
 	relay.Cut()
-	if _, _, err := b.Reserve(k, 1, 10, t0); err == nil || errors.Is(err, errSkipped) {
+	if _, _, _, err := b.Reserve(k, 1, 10, t0); err == nil || errors.Is(err, errSkipped) {
 		t.Fatalf("first admission during the outage: %v, want redis's error", err)
 	}
 	relay.Restore()
-	if _, _, err := b.Reserve(k, 2, 10, t0); !errors.Is(err, errSkipped) {
+	if _, _, _, err := b.Reserve(k, 2, 10, t0); !errors.Is(err, errSkipped) {
 		t.Fatalf("admission right after a failure: %v, want it skipped", err)
 	}
 }
