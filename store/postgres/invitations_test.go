@@ -1,200 +1,27 @@
 package postgres
 
 import (
-	"context"
-	"errors"
-	"fmt"
-	"sync"
 	"testing"
-	"time"
 
-	"github.com/arouter/arouter/apikey"
-	"github.com/arouter/arouter/store/postgres/pgtest"
+	"github.com/arouter/arouter/store/storetest"
 	"github.com/arouter/arouter/tenancy"
 )
 
-func newInvitation(i int, orgID, userID, by int64, now time.Time) *tenancy.Invitation {
-	code := fmt.Sprintf("%s%064x", tenancy.InvitationPrefix, i)
-	return &tenancy.Invitation{Hash: apikey.HashToken([]byte(code)), OrgID: orgID, UserID: userID, InvitedBy: by,
-		CreatedAt: now, ExpiresAt: now.Add(tenancy.InvitationTTL)}
-}
+// newInvitation and allow are the conformance tests' (see storetest.NewInvitation).
+var newInvitation = storetest.NewInvitation
 
 // allow is an authorize callback that lets anyone redeem.
 func allow(*tenancy.Invitation, bool) error { return nil }
+
+func TestInvitations(t *testing.T) {
+	t.Parallel()
+	storetest.TestInvitations(t, harness)
+}
 
 func TestInvitationSchema(t *testing.T) {
 	t.Parallel()
 	s := openTest(t)
 	for _, name := range []string{"invitations", "invitations_org_user", "management_keys_user_id"} {
 		checkSchemaObject(t, s, name, true)
-	}
-}
-
-// TestInviteMember: the membership and the invitation are written together, or neither.
-func TestInviteMember(t *testing.T) {
-	t.Parallel()
-	s := openTest(t)
-	ctx := context.Background()
-	alice, bob := newUser(t, s, "alice"), newUser(t, s, "bob")
-	org := newOrg(t, s, "acme", alice.ID)
-	now := time.Now()
-	inv := newInvitation(1, org.ID, bob.ID, alice.ID, now)
-	must(t, s.InviteMember(ctx, inv, tenancy.RoleMember))
-	if inv.ID == 0 || !inv.CreatedAt.Equal(roundMS(now)) {
-		t.Errorf("InviteMember set %+v", *inv)
-	}
-	if got := roles(t, s, org.ID); got != "alice:admin bob:member" {
-		t.Errorf("members: %s", got)
-	}
-	for _, c := range []struct {
-		name string
-		inv  *tenancy.Invitation
-		want error
-	}{
-		{"already a member", newInvitation(2, org.ID, bob.ID, alice.ID, now), tenancy.ErrExists},
-		{"unknown org", newInvitation(3, 999, bob.ID, alice.ID, now), tenancy.ErrNotFound},
-		{"unknown user", newInvitation(4, org.ID, 999, alice.ID, now), tenancy.ErrNotFound},
-	} {
-		if err := s.InviteMember(ctx, c.inv, tenancy.RoleMember); !errors.Is(err, c.want) || c.inv.ID != 0 {
-			t.Errorf("%s: %v, want %v", c.name, err, c.want)
-		}
-	}
-	if n := countRows(t, s, "invitations"); n != 1 {
-		t.Errorf("%d invitations stored, want 1", n)
-	}
-}
-
-// TestRedeemInvitation: a live invitation redeems once into a management key; used, expired,
-// voided and unknown ones are not found; a refusal by authorize leaves it live.
-func TestRedeemInvitation(t *testing.T) {
-	t.Parallel()
-	s := openTest(t)
-	ctx := context.Background()
-	alice, bob, carol := newUser(t, s, "alice"), newUser(t, s, "bob"), newUser(t, s, "carol")
-	org := newOrg(t, s, "acme", alice.ID)
-	now := time.Now()
-	inv := newInvitation(1, org.ID, bob.ID, alice.ID, now)
-	must(t, s.InviteMember(ctx, inv, tenancy.RoleMember))
-
-	refused := errors.New("no")
-	var sawHad []bool
-	k := newManagementKey(1, 0, 0)
-	if _, err := s.RedeemInvitation(ctx, inv.Hash, now, k, func(got *tenancy.Invitation, had bool) error {
-		sawHad = append(sawHad, had)
-		if got.ID != inv.ID || got.UserID != bob.ID || got.OrgID != org.ID || got.InvitedBy != alice.ID {
-			t.Errorf("authorize got %+v", *got)
-		}
-		return refused
-	}); !errors.Is(err, refused) || k.ID != 0 {
-		t.Fatalf("refused by authorize: %v, key %+v", err, *k)
-	}
-	got, err := s.RedeemInvitation(ctx, inv.Hash, now, k, func(_ *tenancy.Invitation, had bool) error {
-		sawHad = append(sawHad, had)
-		return nil
-	})
-	if err != nil || k.ID == 0 || k.UserID != bob.ID || k.OrgID != org.ID || !got.RedeemedAt.Equal(roundMS(now)) {
-		t.Fatalf("redeem: %+v, %v; key %+v", got, err, *k)
-	}
-	if fmt.Sprint(sawHad) != "[false false]" {
-		t.Errorf("authorize saw hadKeys %v, want [false false]", sawHad)
-	}
-	if p, err := s.PrincipalByManagementKey(ctx, k.Hash); err != nil || p.User.ID != bob.ID || p.Org.ID != org.ID || p.Role != tenancy.RoleMember {
-		t.Errorf("the redeemed key: %+v, %v", p, err)
-	}
-	if _, err := s.RedeemInvitation(ctx, inv.Hash, now, newManagementKey(2, 0, 0), allow); !errors.Is(err, tenancy.ErrNotFound) {
-		t.Errorf("second redemption: %v", err)
-	}
-
-	// Carol has held a key (deleted since); her invitation expires.
-	ck := newManagementKey(3, carol.ID, carol.PersonalOrgID)
-	must(t, s.InsertManagementKey(ctx, ck))
-	must(t, s.DeleteManagementKey(ctx, ck.ID, carol.ID, carol.PersonalOrgID))
-	cinv := newInvitation(4, org.ID, carol.ID, alice.ID, now)
-	must(t, s.InviteMember(ctx, cinv, tenancy.RoleAdmin))
-	if _, err := s.RedeemInvitation(ctx, cinv.Hash, cinv.ExpiresAt, newManagementKey(5, 0, 0), allow); !errors.Is(err, tenancy.ErrNotFound) {
-		t.Errorf("at its expiry: %v", err)
-	}
-	if _, err := s.RedeemInvitation(ctx, cinv.Hash, cinv.ExpiresAt.Add(-time.Millisecond), newManagementKey(6, 0, 0),
-		func(_ *tenancy.Invitation, had bool) error {
-			if !had {
-				t.Error("carol held a key, authorize was told she did not")
-			}
-			return nil
-		}); err != nil {
-		t.Errorf("just before its expiry: %v", err)
-	}
-	if _, err := s.RedeemInvitation(ctx, apikey.HashToken([]byte("unknown")), now, newManagementKey(7, 0, 0), allow); !errors.Is(err, tenancy.ErrNotFound) {
-		t.Errorf("unknown code: %v", err)
-	}
-}
-
-// TestRemoveMemberVoidsInvitations: a removal voids the member's unredeemed invitations to that
-// organization only, so that adding them again does not revive an old code.
-func TestRemoveMemberVoidsInvitations(t *testing.T) {
-	t.Parallel()
-	s := openTest(t)
-	ctx := context.Background()
-	alice, bob := newUser(t, s, "alice"), newUser(t, s, "bob")
-	acme, other := newOrg(t, s, "acme", alice.ID), newOrg(t, s, "other", alice.ID)
-	now := time.Now()
-	old, elsewhere := newInvitation(1, acme.ID, bob.ID, alice.ID, now), newInvitation(2, other.ID, bob.ID, alice.ID, now)
-	must(t, s.InviteMember(ctx, old, tenancy.RoleMember))
-	must(t, s.InviteMember(ctx, elsewhere, tenancy.RoleMember))
-	if _, err := s.RemoveMember(ctx, acme.ID, bob.ID); err != nil {
-		t.Fatal(err)
-	}
-	fresh := newInvitation(3, acme.ID, bob.ID, alice.ID, now)
-	must(t, s.InviteMember(ctx, fresh, tenancy.RoleMember))
-	if _, err := s.RedeemInvitation(ctx, old.Hash, now, newManagementKey(1, 0, 0), allow); !errors.Is(err, tenancy.ErrNotFound) {
-		t.Errorf("a code from before the removal: %v", err)
-	}
-	for _, inv := range []*tenancy.Invitation{fresh, elsewhere} {
-		if _, err := s.RedeemInvitation(ctx, inv.Hash, now, newManagementKey(int(inv.ID)+10, 0, 0), allow); err != nil {
-			t.Errorf("invitation %d: %v", inv.ID, err)
-		}
-	}
-}
-
-// TestRedeemInvitationRace: many redemptions of one code at once, through two Stores on one
-// schema (two replicas), mint exactly one key.
-func TestRedeemInvitationRace(t *testing.T) {
-	t.Parallel()
-	url := pgtest.URL(t)
-	stores := []*Store{openAt(t, url), openAt(t, url)}
-	ctx := context.Background()
-	alice, bob := newUser(t, stores[0], "alice"), newUser(t, stores[0], "bob")
-	org := newOrg(t, stores[0], "acme", alice.ID)
-	now := time.Now()
-	inv := newInvitation(1, org.ID, bob.ID, alice.ID, now)
-	must(t, stores[0].InviteMember(ctx, inv, tenancy.RoleMember))
-
-	const n = 10
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			_, errs[i] = stores[i%2].RedeemInvitation(ctx, inv.Hash, now, newManagementKey(i+1, 0, 0), allow)
-		}()
-	}
-	close(start)
-	wg.Wait()
-	won := 0
-	for _, err := range errs {
-		switch {
-		case err == nil:
-			won++
-		case !errors.Is(err, tenancy.ErrNotFound):
-			t.Errorf("a losing redemption: %v", err)
-		}
-	}
-	if won != 1 {
-		t.Errorf("%d redemptions succeeded, want exactly 1", won)
-	}
-	if ks, err := stores[1].ManagementKeys(ctx, bob.ID, org.ID); err != nil || len(ks) != 1 {
-		t.Errorf("bob's keys in acme: %v, %v; want exactly 1", ks, err)
 	}
 }

@@ -240,24 +240,6 @@ func TestSetMemberRole(t *testing.T) {
 	})
 }
 
-// roles returns "name:role ..." for orgID's members, by name.
-func roles(t testing.TB, s *Store, orgID int64) string {
-	t.Helper()
-	ms, err := s.Members(context.Background(), orgID)
-	if errors.Is(err, tenancy.ErrNotFound) {
-		return ""
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, m := range ms {
-		out = append(out, fmt.Sprintf("%s:%s", m.User.Name, m.Role))
-	}
-	slices.Sort(out)
-	return fmt.Sprint(out)[1 : len(fmt.Sprint(out))-1]
-}
-
 func TestRemoveMember(t *testing.T) {
 	t.Parallel()
 	s := openTest(t)
@@ -349,12 +331,6 @@ func TestRemoveMember(t *testing.T) {
 	if hs, err := s.RemoveMember(ctx, other.ID, bob.ID); err != nil || len(hs) != 1 || hs[0] != bobOther.Hash {
 		t.Errorf("remove bob from other: %v, %v", hs, err)
 	}
-}
-
-func newManagementKey(i int, userID, orgID int64) *tenancy.ManagementKey {
-	token := fmt.Sprintf("%s%064x", apikey.ManagementPrefix, i)
-	return &tenancy.ManagementKey{Hash: apikey.HashToken([]byte(token)), Name: fmt.Sprintf("mgmt %d", i),
-		Label: apikey.Label(token), UserID: userID, OrgID: orgID}
 }
 
 func TestManagementKeys(t *testing.T) {

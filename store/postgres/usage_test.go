@@ -3,68 +3,19 @@ package postgres
 import (
 	"context"
 	"errors"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/arouter/arouter/accounting"
-	"github.com/arouter/arouter/money"
 	"github.com/arouter/arouter/store/postgres/pgtest"
+	"github.com/arouter/arouter/store/storetest"
 )
 
-// testRecords returns n records with distinct generation ids and every field set, with times
-// at the stored (microsecond) precision. It is store/sqlite's, so that both stores are tested
-// on the same data.
-func testRecords(n int) []accounting.Record {
-	base := time.UnixMicro(1_750_000_000_123_456).UTC()
-	recs := make([]accounting.Record, n)
-	for i := range recs {
-		ts := base.Add(time.Duration(i) * time.Millisecond)
-		recs[i] = accounting.Record{
-			GenerationID:     accounting.NewGenerationID(ts),
-			Time:             ts,
-			KeyID:            int64(i%7 + 1),
-			OrgID:            int64(i%3 + 1),
-			BudgetID:         int64(i%7 + 1),
-			Model:            "openai/gpt-4o-mini",
-			Provider:         "openai",
-			UpstreamModel:    "gpt-4o-mini-2024-07-18",
-			PromptTokens:     int64(1000 + i),
-			CompletionTokens: int64(200 + i),
-			ReasoningTokens:  int64(i % 50),
-			CachedTokens:     int64(i % 100),
-			CacheWriteTokens: int64(i % 13),
-			Cost:             money.Nanos(123_456_789 + i),
-			Latency:          time.Duration(1_500_000+i) * time.Microsecond,
-			TTFB:             time.Duration(250_000+i) * time.Microsecond,
-			Status:           200,
-			Streamed:         i%2 == 0,
-			Cancelled:        i%5 == 0,
-		}
-		if i > 1 {
-			recs[i].FinishReason = accounting.FinishReason(i % 7)
-			if i%7 != 0 {
-				recs[i].UpstreamID.SetString("chatcmpl-" + strconv.Itoa(1_000_000+i))
-				recs[i].NativeFinishReason.SetString([]string{"", "stop", "length", "tool_calls", "content_filter", "error", "eos_token"}[i%7])
-			}
-			recs[i].CacheDiscount = money.Nanos(1_000 * (i % 17))
-			if i%6 == 2 {
-				recs[i].CacheDiscount = -money.Nanos(i) // cache writes cost more than they saved
-			}
-		}
-		if i%4 == 3 {
-			recs[i].BYOK = true
-			recs[i].BYOKCost = money.Nanos(2_000_000_000 + i)
-		}
-		if i%11 == 0 {
-			recs[i].Status = 502
-			recs[i].ErrorCode = "upstream_status"
-		}
-	}
-	return recs
-}
+// testRecords returns n records with distinct generation ids and every field set, the same
+// as store/sqlite's tests use (see storetest.TestRecords).
+var testRecords = storetest.TestRecords
 
 func countUsage(t testing.TB, s *Store) int64 {
 	t.Helper()

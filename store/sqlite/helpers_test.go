@@ -2,23 +2,29 @@ package sqlite
 
 import (
 	"context"
-	"fmt"
 	"path/filepath"
-	"reflect"
-	"strconv"
 	"testing"
-	"time"
 
-	"github.com/arouter/arouter/accounting"
-	"github.com/arouter/arouter/apikey"
-	"github.com/arouter/arouter/money"
-	"github.com/arouter/arouter/tenancy"
+	"github.com/arouter/arouter/store/storetest"
 )
 
 // openTest opens a fresh store in the test's own temporary directory.
 func openTest(t testing.TB) *Store {
 	t.Helper()
 	return openAt(t, filepath.Join(t.TempDir(), "data", "arouter.db"))
+}
+
+// harness runs the conformance tests of package storetest on SQLite files of their own.
+var harness = storetest.Harness{
+	Open: func(t testing.TB) storetest.Store { return openTest(t) },
+	OpenTwo: func(t testing.TB) (storetest.Store, storetest.Store) {
+		path := filepath.Join(t.TempDir(), "arouter.db")
+		return openAt(t, path), openAt(t, path)
+	},
+	QueryRow: func(_ testing.TB, s storetest.Store, query string, args ...any) storetest.Row {
+		return s.(*Store).r.QueryRow(query, args...)
+	},
+	ErrKeyExists: ErrKeyExists,
 }
 
 func openAt(t testing.TB, path string) *Store {
@@ -35,137 +41,23 @@ func openAt(t testing.TB, path string) *Store {
 	return s
 }
 
-// testKey returns a key with times at the stored precision and, for odd i, a limit, a reset
-// period, a models restriction and IncludeBYOKInLimit. OrgID, CreatorID and BudgetID are left
-// for the test to set.
-func testKey(i int, expires bool) *apikey.Key {
-	token := fmt.Sprintf("%s%064d", apikey.Prefix, i)
-	k := &apikey.Key{
-		Hash:      apikey.HashToken([]byte(token)),
-		Name:      fmt.Sprintf("key %d", i),
-		Label:     apikey.Label(token),
-		Disabled:  i%3 == 2,
-		CreatedAt: time.UnixMilli(1_700_000_000_000 + int64(i)).UTC(),
-		UpdatedAt: time.UnixMilli(1_700_000_000_500 + int64(i)).UTC(),
-	}
-	if expires {
-		k.ExpiresAt = time.UnixMilli(1_800_000_000_123 + int64(i)).UTC()
-	}
-	if i%2 == 1 {
-		k.Limit, k.HasLimit = money.Nanos(1_000_000_000*int64(i)+7), true
-		k.LimitReset = apikey.Period(i / 2 % 4)
-		k.AllowedModels = []string{"anthropic/*", fmt.Sprintf("openai/gpt-%d", i)}
-		k.IncludeBYOKInLimit = true
-	}
-	return k
-}
+// The helpers the conformance tests share with this package's own tests.
+var (
+	testKey    = storetest.TestKey
+	newTestKey = storetest.NewTestKey
+	checkKey   = storetest.CheckKey
+	newUser    = storetest.NewUser
+	newOrg     = storetest.NewOrg
+	newOrgKey  = storetest.NewOrgKey
+	must       = storetest.Must
 
-// checkKey fails the test unless got equals want field by field.
-func checkKey(t testing.TB, what string, got, want *apikey.Key) {
-	t.Helper()
-	if got == nil || want == nil {
-		if got != want {
-			t.Errorf("%s:\n got %+v\nwant %+v", what, got, want)
-		}
-		return
-	}
-	if !reflect.DeepEqual(*got, *want) {
-		t.Errorf("%s:\n got %+v\nwant %+v", what, *got, *want)
-	}
-}
+	roles            = storetest.Roles
+	newManagementKey = storetest.NewManagementKey
+)
 
-// newUser stores a user called name, with email name@example.com.
-func newUser(t testing.TB, s *Store, name string) *tenancy.User {
-	t.Helper()
-	u := &tenancy.User{Email: name + "@example.com", Name: name}
-	if err := s.CreateUser(context.Background(), u); err != nil {
-		t.Fatalf("CreateUser(%s): %v", name, err)
-	}
-	return u
-}
-
-// newOrg stores an organization called name with admin as its admin.
-func newOrg(t testing.TB, s *Store, name string, admin int64) *tenancy.Org {
-	t.Helper()
-	o := &tenancy.Org{Name: name}
-	if err := s.CreateOrg(context.Background(), o, admin); err != nil {
-		t.Fatalf("CreateOrg(%s): %v", name, err)
-	}
-	return o
-}
-
-// newOrgKey stores an enabled, unrestricted key number i in orgID, created by creatorID.
-func newOrgKey(t testing.TB, s *Store, i int, orgID, creatorID int64) *apikey.Key {
-	t.Helper()
-	k := testKey(i, false)
-	k.Disabled = false
-	k.OrgID, k.CreatorID = orgID, creatorID
-	if err := s.InsertKey(context.Background(), k); err != nil {
-		t.Fatalf("InsertKey %d: %v", i, err)
-	}
-	return k
-}
-
-func must(t testing.TB, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
-// testRecords returns n records with distinct generation ids and every field set, with times
-// at the stored (microsecond) precision.
-func testRecords(n int) []accounting.Record {
-	base := time.UnixMicro(1_750_000_000_123_456).UTC()
-	recs := make([]accounting.Record, n)
-	for i := range recs {
-		ts := base.Add(time.Duration(i) * time.Millisecond)
-		recs[i] = accounting.Record{
-			GenerationID:     accounting.NewGenerationID(ts),
-			Time:             ts,
-			KeyID:            int64(i%7 + 1),
-			OrgID:            int64(i%3 + 1),
-			BudgetID:         int64(i%7 + 1),
-			Model:            "openai/gpt-4o-mini",
-			Provider:         "openai",
-			UpstreamModel:    "gpt-4o-mini-2024-07-18",
-			PromptTokens:     int64(1000 + i),
-			CompletionTokens: int64(200 + i),
-			ReasoningTokens:  int64(i % 50),
-			CachedTokens:     int64(i % 100),
-			CacheWriteTokens: int64(i % 13),
-			Cost:             money.Nanos(123_456_789 + i),
-			Latency:          time.Duration(1_500_000+i) * time.Microsecond,
-			TTFB:             time.Duration(250_000+i) * time.Microsecond,
-			Status:           200,
-			Streamed:         i%2 == 0,
-			Cancelled:        i%5 == 0,
-		}
-		// Records 0 and 1 are what every release wrote (no cache discount, no BYOK), for the
-		// migration tests that insert them with older schemas.
-		if i > 1 {
-			// What migration 9 added: every finish reason, an id on most records.
-			recs[i].FinishReason = accounting.FinishReason(i % 7)
-			if i%7 != 0 {
-				recs[i].UpstreamID.SetString("chatcmpl-" + strconv.Itoa(1_000_000+i))
-				recs[i].NativeFinishReason.SetString([]string{"", "stop", "length", "tool_calls", "content_filter", "error", "eos_token"}[i%7])
-			}
-			recs[i].CacheDiscount = money.Nanos(1_000 * (i % 17))
-			if i%6 == 2 {
-				recs[i].CacheDiscount = -money.Nanos(i) // cache writes cost more than they saved
-			}
-		}
-		if i%4 == 3 {
-			recs[i].BYOK = true
-			recs[i].BYOKCost = money.Nanos(2_000_000_000 + i)
-		}
-		if i%11 == 0 {
-			recs[i].Status = 502
-			recs[i].ErrorCode = "upstream_status"
-		}
-	}
-	return recs
-}
+// testRecords returns n records with distinct generation ids and every field set (see
+// storetest.TestRecords).
+var testRecords = storetest.TestRecords
 
 func countUsage(t testing.TB, s *Store) int64 {
 	t.Helper()
