@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -80,7 +81,6 @@ func (s *Server) forwardStream(ctx *fasthttp.RequestCtx, req *chatRequest, x *ex
 	if up.adapter != nil {
 		r.translator = up.adapter.NewStream(x.model.ID, x.rec.GenerationID.String(), x.rec.Time.Unix())
 	}
-	go r.pump()
 	// Nothing is committed to the client until the provider's first event: a stream that
 	// fails or stays silent before it can still go to another deployment.
 	if e := r.awaitFirstEvent(upStart.Add(up.firstByteTimeout)); e != nil {
@@ -96,74 +96,81 @@ func (s *Server) forwardStream(ctx *fasthttp.RequestCtx, req *chatRequest, x *ex
 	ctx.Response.Header.Set("X-Accel-Buffering", "no") // ask nginx in front of us not to buffer
 	r.x.setResponseHeaders(ctx)
 	r.x.setTimingHeaders(ctx, time.Now(), false)
-	// Take the write deadline from the server: it would be a total one. Read sets a fresh
-	// per-write deadline before every chunk instead.
+	// Take the write deadline from the server: it would be a total one. Every write of the
+	// relay sets a fresh per-write deadline instead.
 	_ = ctx.SetWriteDeadline(time.Now().Add(r.writeTimeout))
 	ctx.SetBodyStream(r, -1)
-	r.keepAlive.Reset(r.keepAliveEvery)
 	return nil
 }
 
-// awaitFirstEvent relays upstream chunks into out until the first data event is ready, the
+// awaitFirstEvent relays upstream bytes into out until the first data event is ready, the
 // stream fails, or deadline passes. Comments (a provider's own keep-alives) do not count. A
-// failure after the first event is left for Read to report as the stream's final event.
+// failure after the first event is left for WriteTo to report as the stream's final event.
 func (r *sseRelay) awaitFirstEvent(deadline time.Time) *upstreamError {
-	r.keepAlive.Reset(time.Until(deadline))
-	for !r.gotData {
-		select {
-		case c := <-r.chunks:
-			r.consume((*c.buf)[:c.n])
-			chunkPool.Put(c.buf)
-			if c.err = r.checkStop(c.err); c.err == nil {
-				continue
-			}
-			r.pumpExited = true
-			if !r.gotData {
-				if errors.Is(c.err, errEventTooLarge) {
-					return upstreamMalformed(r.x.rec.Provider)
-				}
-				if r.translateErr != nil {
-					// The provider's first word was an error event (say, overloaded).
-					msg, code := translatedStreamError(r.x.rec.Provider, r.translateErr)
-					upstreamErrStream.Inc()
-					return &upstreamError{api: newAPIError(502, msg, map[string]string{"provider": r.x.rec.Provider}), code: code, providerFault: true}
-				}
-				upstreamErrStream.Inc()
-				return &upstreamError{
-					api: newAPIError(502, "provider "+r.x.rec.Provider+" ended the stream before its first event",
-						map[string]string{"provider": r.x.rec.Provider}),
-					code:          "stream_interrupted",
-					providerFault: true,
-				}
-			}
-			r.upstreamEnded(c.err)
-		case <-r.keepAlive.C:
-			return upstreamFirstByteTimeout(r.x.rec.Provider)
+	r.mu.Lock()
+	r.phase = phaseFirstEvent
+	r.arm(time.Until(deadline)) // onTimer closes the upstream body at the deadline
+	r.mu.Unlock()
+	var err error
+	for !r.gotData && err == nil {
+		err = r.readUpstream()
+	}
+	r.mu.Lock()
+	r.phase = phaseIdle
+	r.disarm()
+	late := r.firstEventLate
+	r.mu.Unlock()
+	switch {
+	case late:
+		// Even if the event squeezed in, the deadline closed the upstream body.
+		return upstreamFirstByteTimeout(r.x.rec.Provider)
+	case err == nil:
+		return nil
+	case r.gotData:
+		r.upstreamEnded(err) // the first event came with the end: WriteTo sends both
+		return nil
+	case errors.Is(err, errEventTooLarge):
+		return upstreamMalformed(r.x.rec.Provider)
+	case r.translateErr != nil:
+		// The provider's first word was an error event (say, overloaded).
+		msg, code := translatedStreamError(r.x.rec.Provider, r.translateErr)
+		upstreamErrStream.Inc()
+		return &upstreamError{api: newAPIError(502, msg, map[string]string{"provider": r.x.rec.Provider}), code: code, providerFault: true}
+	default:
+		upstreamErrStream.Inc()
+		return &upstreamError{
+			api: newAPIError(502, "provider "+r.x.rec.Provider+" ended the stream before its first event",
+				map[string]string{"provider": r.x.rec.Provider}),
+			code:          "stream_interrupted",
+			providerFault: true,
 		}
 	}
-	r.keepAlive.Stop()
-	return nil
 }
 
 // abort releases a relay that was never handed to the client.
 func (r *sseRelay) abort() {
+	pooled := r.stopTimer()
 	_ = r.body.CloseWithError(errAbandoned)
-	r.drainPump()
-	r.keepAlive.Stop()
 	fasthttp.ReleaseResponse(r.uresp)
-	r.reset()
-	relayPool.Put(r)
+	r.release(pooled)
 }
 
-var errAbandoned = errors.New("stream abandoned before its first event")
+var (
+	errAbandoned     = errors.New("stream abandoned before its first event")
+	errFirstEventDue = errors.New("no first event before the first byte timeout")
+)
 
 // sseRelay is the response body of one streamed request. fasthttp owns it from SetBodyStream
-// until it calls CloseWithError, which releases everything: the upstream response, the pump
-// goroutine, the relay itself (back to relayPool).
+// until it calls CloseWithError, which releases everything: the upstream response and the
+// relay itself (back to relayPool).
 //
-// A pump goroutine reads the provider's stream into chunks; Read, on fasthttp's goroutine, cuts
-// chunks into SSE events, bills the usage event, and hands events out one Read at a time, so
-// every event is flushed to the client the moment it is complete.
+// fasthttp writes it through WriteTo, on the connection's own goroutine: WriteTo reads the
+// provider's stream, cuts it into SSE events, bills the usage event, and writes what each read
+// completed as one flushed chunk, so every event reaches the client the moment it is whole.
+// There is no goroutine of its own: during a silence the relay's timer writes a keep-alive
+// comment between events (under mu, which every write holds), and at the first-event deadline
+// it closes the upstream body, which ends the blocked read. An open stream therefore costs one
+// goroutine, as in a bare proxy.
 type sseRelay struct {
 	s              *Server
 	x              exchange
@@ -173,9 +180,16 @@ type sseRelay struct {
 	keepAliveEvery time.Duration
 	writeTimeout   time.Duration
 
-	chunks     chan upstreamChunk
-	pumpExited bool // the final chunk (with its error) was received
-	keepAlive  *time.Timer
+	// mu guards the timer's bookkeeping and every write to the client, which the timer
+	// callback also makes (keep-alives). Nothing holds it across an upstream read.
+	mu             sync.Mutex
+	timer          *time.Timer // runs onTimer; made once per pooled relay
+	timerPending   int         // armings whose onTimer has not run yet
+	phase          relayPhase
+	w              io.Writer // fasthttp's chunk writer, during WriteTo
+	lastWrite      time.Time
+	firstEventLate bool  // the first-event deadline closed the upstream body
+	clientErr      error // a keep-alive could not be written: the client is gone
 
 	// wantsUsage: the client asked for OpenAI's usage-only final chunk. Otherwise that chunk
 	// ("choices": []) would crash the common `chunk.choices[0]` loop, so its usage is moved into
@@ -196,26 +210,29 @@ type sseRelay struct {
 	tbuf         []byte
 	translateErr error
 
-	in        []byte // received bytes not yet forming a whole event
+	in        []byte // received bytes not yet forming a whole event; reads land in its spare capacity
 	out       []byte // bytes ready for the client
-	outPos    int
 	sentFirst bool
 	sawDone   bool
 	finished  bool // nothing more will be added to out
 	errorCode string
-	recorded  bool // the usage record is spooled (see Read)
+	recorded  bool // the usage record is spooled (see send)
 }
 
-type upstreamChunk struct {
-	buf *[]byte
-	n   int
-	err error
-}
+// relayPhase says what the relay's timer does when it fires.
+type relayPhase uint8
 
-// relayChunkSize is the pump's read size. The upstream connection's reader already buffers, and
-// events are a few hundred bytes, so a small chunk loses nothing; the pump holds one for as long
-// as a stream is idle, which makes it part of every open stream's memory.
-const relayChunkSize = 1 << 10
+const (
+	phaseIdle       relayPhase = iota // nothing: the relay is between phases or done
+	phaseFirstEvent                   // the first-event deadline passed: close the upstream body
+	phaseStreaming                    // WriteTo runs: write a keep-alive if the client heard nothing for keepAliveEvery
+)
+
+// relayReadSize is the least room a read from the provider gets. The upstream connection's
+// reader already buffers, and events are a few hundred bytes, so a small read loses nothing;
+// the relay holds this much for as long as a stream is idle, which makes it part of every open
+// stream's memory.
+const relayReadSize = 1 << 10
 
 // maxEventSize bounds one SSE event from a provider. Real events are a few hundred bytes; tool
 // call arguments can make them tens of kilobytes.
@@ -223,82 +240,164 @@ const maxEventSize = 1 << 20
 
 var errEventTooLarge = errors.New("provider sent an SSE event larger than 1 MiB or no event boundary")
 
-var (
-	relayPool = sync.Pool{New: func() any {
-		t := time.NewTimer(time.Hour)
-		t.Stop()
-		return &sseRelay{chunks: make(chan upstreamChunk, 2), keepAlive: t}
-	}}
-	chunkPool = sync.Pool{New: func() any { b := make([]byte, relayChunkSize); return &b }}
-)
+var keepAliveComment = []byte(": keep-alive\n\n")
 
-// pump reads the provider's stream until it ends or fails. Its last chunk always carries an
-// error (io.EOF at a clean end), and it sends nothing after that.
-func (r *sseRelay) pump() {
-	for {
-		bp := chunkPool.Get().(*[]byte)
-		n, err := r.body.Read(*bp)
-		if err == nil && n == 0 {
-			chunkPool.Put(bp)
-			continue
-		}
-		r.chunks <- upstreamChunk{buf: bp, n: n, err: err}
-		if err != nil {
+var relayPool = sync.Pool{New: func() any {
+	r := &sseRelay{}
+	r.timer = time.AfterFunc(time.Hour, r.onTimer)
+	r.timer.Stop()
+	return r
+}}
+
+// arm schedules onTimer after d. r.mu must be held.
+func (r *sseRelay) arm(d time.Duration) {
+	if !r.timer.Reset(d) { // not replacing a scheduled run: one more is coming
+		r.timerPending++
+	}
+}
+
+// disarm cancels a scheduled onTimer. One that already fired still runs, and finds the phase
+// changed. r.mu must be held.
+func (r *sseRelay) disarm() {
+	if r.timer.Stop() {
+		r.timerPending--
+	}
+}
+
+// stopTimer ends the relay's timed work and reports whether the relay may go back to the pool:
+// not while an onTimer that already fired is still to run, as it would find the next stream.
+func (r *sseRelay) stopTimer() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.phase, r.w = phaseIdle, nil
+	r.disarm()
+	return r.timerPending == 0
+}
+
+// onTimer runs on the timer's goroutine: at the first-event deadline, and every keepAliveEvery
+// while WriteTo runs.
+func (r *sseRelay) onTimer() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.timerPending--
+	switch r.phase {
+	case phaseFirstEvent:
+		r.firstEventLate = true
+		// Unblocks the read in awaitFirstEvent, which waits for nothing else.
+		_ = r.body.CloseWithError(errFirstEventDue)
+	case phaseStreaming:
+		if wait := r.keepAliveEvery - time.Since(r.lastWrite); wait > 0 {
+			r.arm(wait)
 			return
 		}
+		// Comments keep proxies and clients from timing out during long silences (a model
+		// thinking), and a write is the only way to notice a client that has gone.
+		if err := r.writeLocked(keepAliveComment); err != nil {
+			r.clientErr = err
+			_ = r.body.CloseWithError(balancer.ErrClientGone) // WriteTo's read returns
+			return
+		}
+		r.arm(r.keepAliveEvery)
 	}
 }
 
-// Read gives fasthttp the next bytes for the client, blocking until an event is complete, a
-// keep-alive is due, or the stream ends.
-func (r *sseRelay) Read(p []byte) (int, error) {
+// writeLocked writes b to the client as one chunk, flushed. r.mu must be held.
+func (r *sseRelay) writeLocked(b []byte) error {
+	// A per-write deadline: a client that stops reading is cut, a slow stream is not.
+	_ = r.conn.SetWriteDeadline(time.Now().Add(r.writeTimeout))
+	_, err := r.w.Write(b)
+	r.lastWrite = time.Now()
+	return err
+}
+
+// SupportsBodyWriteTo tells fasthttp to write the relay with WriteTo rather than copying it
+// through Read and a buffer of its own.
+func (r *sseRelay) SupportsBodyWriteTo() bool { return true }
+
+// Read is there because SetBodyStream takes an io.Reader. fasthttp writes a body that supports
+// WriteTo with WriteTo, chunked or not; pulling events through Read would leave nobody to write
+// keep-alives, so it refuses rather than serve a stream that can time out.
+func (r *sseRelay) Read([]byte) (int, error) { return 0, errReadRelay }
+
+var errReadRelay = errors.New("proxy: sseRelay is written with WriteTo, not read")
+
+// WriteTo writes the stream to w, fasthttp's chunked body writer, until the stream ends or the
+// client goes. Each Write is one chunk, which fasthttp flushes.
+func (r *sseRelay) WriteTo(w io.Writer) (int64, error) {
+	r.mu.Lock()
+	r.w, r.phase, r.lastWrite = w, phaseStreaming, time.Now()
+	r.arm(r.keepAliveEvery)
+	r.mu.Unlock()
+	// fasthttp writes the body's end once this returns: no keep-alive may come after.
+	defer func() {
+		r.mu.Lock()
+		r.phase, r.w = phaseIdle, nil
+		r.disarm()
+		r.mu.Unlock()
+	}()
+	var written int64
 	for {
-		if r.outPos < len(r.out) {
-			n := copy(p, r.out[r.outPos:])
-			r.outPos += n
-			r.x.logStream(p[:n])
-			if !r.sentFirst {
-				r.sentFirst = true
-				r.x.rec.TTFB = time.Since(r.x.rec.Time)
-				streamTTFB.Update(r.x.rec.TTFB.Seconds())
+		if len(r.out) > 0 {
+			if err := r.send(); err != nil {
+				return written, err
 			}
-			if r.sawDone && !r.recorded && r.outPos == len(r.out) && r.errorCode == "" {
-				// These bytes end with [DONE], after which the client has its whole answer:
-				// spool the record before fasthttp writes them, as a plain request's record is
-				// spooled before its answer is sent, so that a gateway killed right after loses
-				// no completed request.
-				r.record(false)
-			}
-			// A per-write deadline: a client that stops reading is cut, a slow stream is not.
-			_ = r.conn.SetWriteDeadline(time.Now().Add(r.writeTimeout))
-			return n, nil
+			written += int64(len(r.out))
+			r.out = r.out[:0]
 		}
-		r.out, r.outPos = r.out[:0], 0
 		if r.finished {
-			return 0, io.EOF
+			return written, nil
 		}
-		select {
-		case c := <-r.chunks:
-			r.keepAlive.Reset(r.keepAliveEvery)
-			r.consume((*c.buf)[:c.n])
-			chunkPool.Put(c.buf)
-			c.err = r.checkStop(c.err)
-			if c.err != nil {
-				r.pumpExited = true
-				r.upstreamEnded(c.err)
+		if err := r.readUpstream(); err != nil {
+			r.mu.Lock()
+			gone := r.clientErr
+			r.mu.Unlock()
+			if gone != nil {
+				return written, gone
 			}
-		case <-r.keepAlive.C:
-			// Comments keep proxies and clients from timing out during long silences (a model
-			// thinking), and a write is the only way to notice a client that has gone.
-			r.out = append(r.out, ": keep-alive\n\n"...)
-			r.keepAlive.Reset(r.keepAliveEvery)
+			r.upstreamEnded(err)
 		}
 	}
 }
 
-// checkStop returns the error that ends the stream after a chunk was consumed: the pump's
-// own, or one the relay decides on (an event too large, a translator error), in which case it
-// closes the upstream body and waits for the pump.
+// send writes out to the client.
+func (r *sseRelay) send() error {
+	r.x.logStream(r.out) // what the client is sent, logged before the record that stores it
+	if r.sawDone && !r.recorded && r.errorCode == "" {
+		// These bytes end with [DONE], after which the client has its whole answer: spool the
+		// record before writing them, as a plain request's record is spooled before its answer
+		// is sent, so that a gateway killed right after loses no completed request.
+		r.record(false)
+	}
+	r.mu.Lock()
+	err := r.writeLocked(r.out)
+	r.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if !r.sentFirst {
+		r.sentFirst = true
+		r.x.rec.TTFB = time.Since(r.x.rec.Time)
+		streamTTFB.Update(r.x.rec.TTFB.Seconds())
+	}
+	return nil
+}
+
+// readUpstream reads what the provider sent next into in's spare room and moves every event it
+// completes to out. The error ends the stream: the provider's (io.EOF at a clean end), or the
+// relay's own for a stream it refuses to read further.
+func (r *sseRelay) readUpstream() error {
+	if cap(r.in)-len(r.in) < relayReadSize {
+		r.in = slices.Grow(r.in, relayReadSize)
+	}
+	n, err := r.body.Read(r.in[len(r.in):cap(r.in)])
+	r.in = r.in[:len(r.in)+n]
+	r.relayEvents()
+	return r.checkStop(err)
+}
+
+// checkStop returns the error that ends the stream after a read was consumed: the read's own,
+// or one the relay decides on (an event too large, a translator error), in which case it closes
+// the upstream body.
 func (r *sseRelay) checkStop(err error) error {
 	if err != nil {
 		return err
@@ -313,13 +412,17 @@ func (r *sseRelay) checkStop(err error) error {
 		return nil
 	}
 	_ = r.body.CloseWithError(err)
-	r.drainPump()
 	return err
 }
 
 // consume appends received bytes and moves every complete event to out.
 func (r *sseRelay) consume(data []byte) {
 	r.in = append(r.in, data...)
+	r.relayEvents()
+}
+
+// relayEvents moves every complete event in in to out, keeping the incomplete rest.
+func (r *sseRelay) relayEvents() {
 	start := 0
 	for {
 		end := eventEnd(r.in[start:])
@@ -602,24 +705,21 @@ func (r *sseRelay) appendErrorEvent(b []byte, status int, msg string) []byte {
 
 // CloseWithError is called by fasthttp exactly once, when it has finished writing the body: err
 // is nil after a complete stream, or the write error when the client went away. It stops the
-// upstream request, waits for the pump, records the usage unless Read already did, and
-// releases everything.
+// upstream request, records the usage unless send already did, and releases everything.
 func (r *sseRelay) CloseWithError(err error) error {
+	pooled := r.stopTimer()
 	cancelled := err != nil || !r.finished
 	if cancelled {
 		_ = r.body.CloseWithError(balancer.ErrClientGone) // closes the provider connection
 	} else {
 		_ = r.body.CloseWithError(nil)
 	}
-	r.drainPump()
-	r.keepAlive.Stop()
 	if !r.recorded {
 		r.record(cancelled)
 	}
 	streamsInFlight.Dec()
 	fasthttp.ReleaseResponse(r.uresp)
-	r.reset()
-	relayPool.Put(r)
+	r.release(pooled)
 	return nil
 }
 
@@ -652,17 +752,13 @@ func (r *sseRelay) record(cancelled bool) {
 	r.s.account(&r.x, fasthttp.StatusOK)
 }
 
-// drainPump waits for the pump's last chunk, discarding data; the body must be closed first so
-// that the pump's blocked read returns.
-func (r *sseRelay) drainPump() {
-	for !r.pumpExited {
-		c := <-r.chunks
-		chunkPool.Put(c.buf)
-		r.pumpExited = c.err != nil
+// release clears the relay for its next stream and pools it, unless pooled is false (see
+// stopTimer): then the garbage collector takes it once its last onTimer has run.
+func (r *sseRelay) release(pooled bool) {
+	if !pooled {
+		return
 	}
-}
-
-func (r *sseRelay) reset() {
-	*r = sseRelay{chunks: r.chunks, keepAlive: r.keepAlive,
+	*r = sseRelay{timer: r.timer,
 		in: r.in[:0], out: r.out[:0], pending: r.pending[:0], scratch: r.scratch[:0], evbuf: r.evbuf[:0], tbuf: r.tbuf[:0]}
+	relayPool.Put(r)
 }

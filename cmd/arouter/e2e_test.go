@@ -361,6 +361,71 @@ func TestClientHangUpStopsTheUpstreamRequest(t *testing.T) {
 	}
 }
 
+// TestClientHangUpDuringASilenceStopsTheStream: while the provider is silent, the keep-alive
+// is the gateway's only write, so it is what notices a client that left; the stream must end
+// then, not at the provider's idle timeout. Not parallel: it reads the process-wide gauge of
+// streams in flight.
+func TestClientHangUpDuringASilenceStopsTheStream(t *testing.T) {
+	tg := startGateway(t, gatewayOpts{
+		behavior:  mockllm.Behavior{Fault: "stall", FaultAfter: 2},
+		keepAlive: 30 * time.Millisecond,
+		idle:      time.Minute,
+	})
+	inFlight := func() string {
+		resp, err := http.Get(tg.url + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "arouter_streams_in_flight "); ok {
+				return v
+			}
+		}
+		t.Fatal("no arouter_streams_in_flight in /metrics")
+		return ""
+	}
+	conn, err := net.Dial("tcp", strings.TrimPrefix(tg.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("POST", tg.url+"/v1/chat/completions", strings.NewReader(streamBody))
+	req.Header.Set("Authorization", "Bearer "+tg.key)
+	if err := req.Write(conn); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	genID := resp.Header.Get("X-Generation-Id")
+	events := &sseReader{bufio.NewReader(resp.Body)}
+	for {
+		ev, err := events.next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev == ": keep-alive\n" { // the provider has gone silent
+			break
+		}
+	}
+	if got := inFlight(); got != "1" {
+		t.Fatalf("streams in flight %s, want 1", got)
+	}
+	conn.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for inFlight() != "0" {
+		if time.Now().After(deadline) {
+			t.Fatal("the stream outlived its client by 10s: keep-alives did not notice the hang-up")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if rec := tg.records(genID)[0]; !rec.Cancelled || rec.ErrorCode != "client_cancelled" {
+		t.Fatalf("record = %+v", rec)
+	}
+}
+
 func TestModelsHealthReadyAndMetrics(t *testing.T) {
 	t.Parallel()
 	tg := startGateway(t, gatewayOpts{})
