@@ -320,19 +320,7 @@ func TestInterruptedStreamEndsWithAnErrorEvent(t *testing.T) {
 func TestClientHangUpStopsTheUpstreamRequest(t *testing.T) {
 	t.Parallel()
 	tg := startGateway(t, gatewayOpts{behavior: mockllm.Behavior{Tokens: 2000, EventDelay: mockllm.Duration(20 * time.Millisecond)}})
-	conn, err := net.Dial("tcp", strings.TrimPrefix(tg.url, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req, _ := http.NewRequest("POST", tg.url+"/v1/chat/completions", strings.NewReader(streamBody))
-	req.Header.Set("Authorization", "Bearer "+tg.key)
-	if err := req.Write(conn); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(conn), req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn, resp := tg.rawStream(t)
 	genID := resp.Header.Get("X-Generation-Id")
 	events := &sseReader{bufio.NewReader(resp.Body)}
 	for range 5 {
@@ -386,19 +374,7 @@ func TestClientHangUpDuringASilenceStopsTheStream(t *testing.T) {
 		t.Fatal("no arouter_streams_in_flight in /metrics")
 		return ""
 	}
-	conn, err := net.Dial("tcp", strings.TrimPrefix(tg.url, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req, _ := http.NewRequest("POST", tg.url+"/v1/chat/completions", strings.NewReader(streamBody))
-	req.Header.Set("Authorization", "Bearer "+tg.key)
-	if err := req.Write(conn); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(conn), req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn, resp := tg.rawStream(t)
 	genID := resp.Header.Get("X-Generation-Id")
 	events := &sseReader{bufio.NewReader(resp.Body)}
 	for {
@@ -575,4 +551,23 @@ func TestSlowClientIsCut(t *testing.T) {
 	if n := tg.mock.Stats().Requests; n != 0 {
 		t.Fatalf("a partial request reached the provider")
 	}
+}
+
+// rawStream starts a stream over a connection of its own, which the test may cut.
+func (tg *testGateway) rawStream(t *testing.T) (net.Conn, *http.Response) {
+	t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(tg.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("POST", tg.url+"/v1/chat/completions", strings.NewReader(streamBody))
+	req.Header.Set("Authorization", "Bearer "+tg.key)
+	if err := req.Write(conn); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return conn, resp
 }
