@@ -158,6 +158,10 @@ func (m *anthStream) ping(ew *eventWriter) error {
 	return ew.flush()
 }
 
+// waiting sends nothing: Anthropic's first event is message_start, and its pings come after
+// it. The flush puts the response headers on the wire.
+func (m *anthStream) waiting(ew *eventWriter) error { return ew.flush() }
+
 func (m *anthStream) start(ew *eventWriter) error {
 	ew.buf = anthEvent(ew.buf, "message_start")
 	ew.buf = append(ew.buf, `{"type":"message_start","message":{"id":`...)

@@ -115,6 +115,7 @@ const (
 type Behavior struct {
 	Latency         Duration `json:"latency"`          // wait before response headers (time to first byte)
 	EventDelay      Duration `json:"event_delay"`      // stream: pause before each content event (inter-token latency)
+	Processing      Duration `json:"processing"`       // stream: after the response headers, wait this long before the first event; OpenAI mode sends ": PROCESSING" comments meanwhile, as OpenAI-compatible routers do
 	Tokens          int      `json:"tokens"`           // completion length in tokens (words); default 16 when 0; capped by request max_tokens/max_completion_tokens (then finish_reason "length")
 	Reply           string   `json:"reply"`            // if set, the completion text is exactly this (tokens = its words); else deterministic words
 	ReasoningTokens int      `json:"reasoning_tokens"` // OpenAI: usage reasoning_tokens, added to completion_tokens; Anthropic: thinking block length when the request enables thinking (DefaultThinkingTokens when 0); Gemini: thoughtsTokenCount unless thinkingBudget is 0
@@ -144,8 +145,8 @@ func (b *Behavior) validate() error {
 		return fmt.Errorf("unknown fault %q: want one of status, rate_limit, hang, stall, disconnect, malformed, stream_error", b.Fault)
 	}
 	switch {
-	case b.Latency < 0 || b.EventDelay < 0:
-		return errors.New("latency and event_delay must not be negative")
+	case b.Latency < 0 || b.EventDelay < 0 || b.Processing < 0:
+		return errors.New("latency, event_delay and processing must not be negative")
 	case b.Tokens < 0 || b.ReasoningTokens < 0 || b.CachedTokens < 0 || b.FaultAfter < 0 || b.RetryAfter < 0:
 		return errors.New("tokens, reasoning_tokens, cached_tokens, fault_after and retry_after must not be negative")
 	case b.FaultStatus != 0 && (b.FaultStatus < 400 || b.FaultStatus > 599):

@@ -11,6 +11,8 @@ func (b *Behavior) RegisterFlags(fs *flag.FlagSet) {
 		"time to first byte: wait before sending response headers (Go duration like 300ms, or milliseconds)")
 	fs.Var(&b.EventDelay, "event-delay",
 		"streaming: pause before each content event, i.e. inter-token latency (Go duration, or milliseconds)")
+	fs.Var(&b.Processing, "processing",
+		"streaming: after the response headers, wait this long before the first event (OpenAI mode sends \": PROCESSING\" comments meanwhile)")
 	fs.IntVar(&b.Tokens, "tokens", b.Tokens,
 		"completion length in tokens (words); 0 means 16; capped by the request's max_tokens / max_completion_tokens")
 	fs.StringVar(&b.Reply, "reply", b.Reply,

@@ -167,6 +167,10 @@ func (r *gemStream) close(ew *eventWriter, last bool) error {
 	return ew.flush()
 }
 
+// waiting sends nothing (Gemini has no keep-alive, and its JSON-array form could not carry
+// one); the flush puts the response headers on the wire.
+func (r *gemStream) waiting(ew *eventWriter) error { return ew.flush() }
+
 // start sends the thought summary first, when the request asked for it; Gemini has no other
 // opening event.
 func (r *gemStream) start(ew *eventWriter) error {

@@ -115,6 +115,13 @@ func (o *openaiStream) end(b []byte) []byte {
 	return append(b, "]}\n\n"...)
 }
 
+// waiting sends the comment OpenAI-compatible routers (OpenRouter among them) send while a
+// model has not started; SSE clients ignore comments.
+func (o *openaiStream) waiting(ew *eventWriter) error {
+	ew.buf = append(ew.buf, ": PROCESSING\n\n"...)
+	return ew.flush()
+}
+
 func (o *openaiStream) start(ew *eventWriter) error {
 	ew.buf = append(ew.buf, o.prefix...)
 	ew.buf = append(ew.buf, `{"index":0,"delta":{"role":"assistant","content":"","refusal":null},"logprobs":null,"finish_reason":null}`...)

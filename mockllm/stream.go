@@ -37,6 +37,9 @@ type connSink struct {
 }
 
 func (s *connSink) send(p []byte) error {
+	if len(p) == 0 {
+		return nil // an empty chunk would end the body; the head is already written
+	}
 	s.buf = strconv.AppendInt(s.buf[:0], int64(len(p)), 16)
 	s.buf = append(s.buf, "\r\n"...)
 	s.buf = append(s.buf, p...)
@@ -66,6 +69,7 @@ func (ew *eventWriter) flush() error {
 // (runStream) owns timing, faults and accounting, so a new provider mode only
 // has to say what its events look like.
 type streamEncoder interface {
+	waiting(ew *eventWriter) error             // what the provider sends while it has no event yet (may be nothing)
 	start(ew *eventWriter) error               // events before the first token
 	content(ew *eventWriter, tok string) error // one token
 	finish(ew *eventWriter) error              // finish, usage and terminator events
@@ -100,6 +104,9 @@ func (s *Server) runStream(sink eventSink, enc streamEncoder, text *completionTe
 		defer timer.Stop()
 	}
 
+	if !s.processing(&ew, enc, time.Duration(b.Processing)) {
+		return
+	}
 	if err := enc.start(&ew); err != nil {
 		s.clientGone()
 		return
@@ -135,6 +142,33 @@ func (s *Server) runStream(sink eventSink, enc streamEncoder, text *completionTe
 	}
 	if err := enc.finish(&ew); err != nil {
 		s.clientGone()
+	}
+}
+
+// processingKeepAlive is how often a processing stream repeats the mode's waiting event.
+const processingKeepAlive = 100 * time.Millisecond
+
+// processing holds a stream between its headers and its first event for d, as a provider
+// does while the model is queued: the headers go out at once, then the mode's waiting event
+// every processingKeepAlive. It reports whether the stream should go on.
+func (s *Server) processing(ew *eventWriter, enc streamEncoder, d time.Duration) bool {
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for {
+		if err := enc.waiting(ew); err != nil {
+			s.clientGone()
+			return false
+		}
+		step := min(d, processingKeepAlive)
+		if !s.sleep(t, step) {
+			return false
+		}
+		if d -= step; d <= 0 {
+			return true
+		}
 	}
 }
 

@@ -201,6 +201,35 @@ func TestHungPrimaryFailsOverAfterTheFirstByteTimeout(t *testing.T) {
 	}
 }
 
+// TestPrimaryThatOnlyKeepsAliveFailsOverAtTheFirstByteTimeout: a provider that sends its
+// stream headers and then only comments keeps the connection busy, so no idle deadline fires;
+// the first-event deadline alone must end it, close the provider's stream and fail over.
+func TestPrimaryThatOnlyKeepsAliveFailsOverAtTheFirstByteTimeout(t *testing.T) {
+	t.Parallel()
+	rig := startRouting(t)
+	rig.primary.SetBehavior(mockllm.Behavior{Processing: mockllm.Duration(time.Minute)})
+	start := time.Now()
+	status, provider, out := rig.chat(streamBody)
+	took := time.Since(start)
+	if status != 200 || provider != "backup" || !strings.Contains(out["stream"].(string), "[DONE]") {
+		t.Fatalf("%d via %q: %v", status, provider, out)
+	}
+	if took < 300*time.Millisecond || took > 3*time.Second {
+		t.Errorf("failover took %v, want about the 300ms first byte timeout", took)
+	}
+	if strings.Contains(out["stream"].(string), "PROCESSING") {
+		t.Errorf("the failed primary's comments reached the client:\n%s", out["stream"])
+	}
+	// The mock notices the closed stream at its next comment, 100ms at most.
+	deadline := time.Now().Add(10 * time.Second)
+	for rig.primary.Stats().ClientCancelled != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the primary's stream outlived the failover: %+v", rig.primary.Stats())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // TestStallAfterTheFirstEventIsNotRetried: once the client has bytes, a stalled provider
 // ends the stream with an error event; the backup is never asked (that would duplicate output).
 func TestStallAfterTheFirstEventIsNotRetried(t *testing.T) {
