@@ -169,7 +169,7 @@ func BenchmarkUsageAndCost(b *testing.B) {
 	buf := make([]byte, 0, 2048)
 	b.ReportAllocs()
 	for b.Loop() {
-		x := exchange{model: m}
+		x := exchange{model: m, rt: &h.s.routes[0]}
 		buf = append(buf[:0], h.resp...)
 		buf, _ = addCostToResponse(buf, &x)
 	}
