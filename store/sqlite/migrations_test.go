@@ -63,7 +63,7 @@ func TestOpenCreatesSchema(t *testing.T) {
 	for _, c := range []struct {
 		pool, pragma string
 		want         int
-	}{{"w", "foreign_keys", 1}, {"w", "busy_timeout", busyTimeoutMS}, {"w", "synchronous", 1}, {"r", "query_only", 1}, {"r", "busy_timeout", busyTimeoutMS}} {
+	}{{"w", "foreign_keys", 1}, {"w", "busy_timeout", busyTimeoutMS}, {"w", "synchronous", 1}, {"w", "wal_autocheckpoint", walCheckpointPages}, {"r", "query_only", 1}, {"r", "busy_timeout", busyTimeoutMS}} {
 		db := s.w
 		if c.pool == "r" {
 			db = s.r

