@@ -17,22 +17,19 @@ func b2s(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 // validJSON reports whether b is one well-formed JSON value. It does not allocate.
 func validJSON(b []byte) bool { return sonic.ValidString(b2s(b)) }
 
-// readUsage fills u from an OpenAI-style usage object (the bytes of the object itself). It
-// reports false when the object is malformed. Absent fields read as zero. It does not allocate.
-func readUsage(obj []byte, u *catalog.Usage) bool {
-	if !validJSON(obj) {
-		return false
-	}
+// searchUsage reads usage the slow way, a sonic path search per field: for objects whose keys
+// are written with escapes, which readUsage's walk does not decode. obj must be valid JSON.
+func searchUsage(obj []byte, u *catalog.Usage) {
 	s := b2s(obj)
 	u.Prompt = intAt(s, "prompt_tokens")
 	u.Completion = intAt(s, "completion_tokens")
 	u.Cached = intAt(s, "prompt_tokens_details", "cached_tokens")
 	u.CacheWrite = intAt(s, "prompt_tokens_details", "cache_write_tokens")
 	u.Reasoning = intAt(s, "completion_tokens_details", "reasoning_tokens")
-	return true
 }
 
-// intAt reads a non-negative integer at path; anything else reads as zero.
+// intAt reads a non-negative integer at path (with no path: s itself). sonic reads numbers
+// written as 1e2 or 100.0, and numeric strings, as integers; anything else reads as zero.
 func intAt(s string, path ...any) int64 {
 	n, err := sonic.GetFromString(s, path...)
 	if err != nil {
