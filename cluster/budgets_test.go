@@ -371,6 +371,11 @@ func TestASettlementResentAfterALostAnswerCountsOnce(t *testing.T) {
 	seed(t, r, budget.Snapshot{At: t0, Orgs: map[int64]budget.OrgBalance{1: {Credits: money.PerUSD}}})
 	g := sentGroup{key: settleKey{budgetID: 7, orgID: 1, starts: starts(t0)}, sum: &settleSum{cost: 900},
 		done: f.prefix + "done:test:1", index: 3}
+	// send expects the script in Redis (flush loads it after a NOSCRIPT); on a fresh Redis
+	// nothing has loaded it before this test.
+	if err := settleScript.Load(context.Background(), redistest.Client(t, f.url)).Err(); err != nil {
+		t.Fatal(err)
+	}
 	for range 2 { // the first answer was lost, so the group is sent again
 		if failed, err := r.budgets.send([]sentGroup{g}); err != nil || len(failed) > 0 {
 			t.Fatal(err)
