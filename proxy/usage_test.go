@@ -4,35 +4,19 @@ import (
 	"bytes"
 	"testing"
 
-	"github.com/bytedance/sonic"
-
 	"github.com/arouter/arouter/catalog"
 )
 
 // sonicUsage is how usage was read before readUsage walked the object once: a sonic path
-// search per field. It is the reference readUsage must agree with.
+// search per field (searchUsage, which readUsage now keeps for escaped keys). It is the
+// reference readUsage must agree with.
 func sonicUsage(obj []byte) (catalog.Usage, bool) {
+	var u catalog.Usage
 	if !validJSON(obj) {
-		return catalog.Usage{}, false
+		return u, false
 	}
-	at := func(path ...any) int64 {
-		n, err := sonic.GetFromString(string(obj), path...)
-		if err != nil {
-			return 0
-		}
-		v, err := n.Int64()
-		if err != nil || v < 0 {
-			return 0
-		}
-		return v
-	}
-	return catalog.Usage{
-		Prompt:     at("prompt_tokens"),
-		Completion: at("completion_tokens"),
-		Cached:     at("prompt_tokens_details", "cached_tokens"),
-		CacheWrite: at("prompt_tokens_details", "cache_write_tokens"),
-		Reasoning:  at("completion_tokens_details", "reasoning_tokens"),
-	}, true
+	searchUsage(obj, &u)
+	return u, true
 }
 
 const fullUsage = `{"prompt_tokens":31,"completion_tokens":11,"total_tokens":42,"prompt_tokens_details":{"cached_tokens":4,"audio_tokens":0,"cache_write_tokens":7},"completion_tokens_details":{"reasoning_tokens":3,"audio_tokens":0}}`
