@@ -37,7 +37,7 @@ func TestBehaviorEndpoint(t *testing.T) {
 	}
 	expectError(t, resp, 429, "requests")
 
-	for _, bad := range []string{`{"tokens":`, `{"fault":"nope"}`, `{"tokenz":1}`, `{"latency":"soon"}`, `{"fault_status":200}`, `{} {}`} {
+	for _, bad := range []string{`{"tokens":`, `{"fault":"nope"}`, `{"tokenz":1}`, `{"latency":"soon"}`, `{"fault_status":200}`, `{"processing":-5}`, `{} {}`} {
 		expectError(t, do(t, c, "PUT", root+"/_mock/behavior", bad), 400, "invalid_request_error")
 	}
 	if b := s.Behavior(); b != want {

@@ -19,38 +19,73 @@ func readUsage(obj []byte, u *catalog.Usage) bool {
 		return false
 	}
 	*u = catalog.Usage{}
-	it, ok := newObjectIter(obj)
-	if !ok {
-		return false
-	}
 	var seen usageFields
+	ok, escaped := readCounts(obj, 0, u, &seen)
+	if escaped {
+		searchUsage(obj, u)
+		return true
+	}
+	return ok
+}
+
+// readCounts walks v, the usage object (parent 0) or one of its details objects (parent is
+// that field), storing every count it holds and walking the details objects in turn. ok is
+// false when v is not an object; escaped is true when a key is written with escapes, which
+// only the path searches read.
+func readCounts(v []byte, parent usageFields, u *catalog.Usage, seen *usageFields) (ok, escaped bool) {
+	it, ok := newObjectIter(v)
+	if !ok {
+		return false, false
+	}
 	for {
-		key, esc, vs, ve, ok := it.next()
-		if !ok {
-			break
+		key, esc, vs, ve, more := it.next()
+		if !more {
+			return !it.failed(), false
 		}
-		v := obj[vs:ve]
+		if esc {
+			return true, true
+		}
+		f, dst := usageField(u, parent, key)
 		switch {
-		case esc:
-			searchUsage(obj, u)
-			return true
-		case string(key) == "prompt_tokens":
-			seen.first(fieldPrompt, &u.Prompt, v)
-		case string(key) == "completion_tokens":
-			seen.first(fieldCompletion, &u.Completion, v)
-		case string(key) == "prompt_tokens_details" && seen.once(fieldPromptDetails):
-			if !readDetails(v, &seen, "cached_tokens", fieldCached, &u.Cached, "cache_write_tokens", fieldCacheWrite, &u.CacheWrite) {
-				searchUsage(obj, u)
-				return true
-			}
-		case string(key) == "completion_tokens_details" && seen.once(fieldCompletionDetails):
-			if !readDetails(v, &seen, "reasoning_tokens", fieldReasoning, &u.Reasoning, "", 0, nil) {
-				searchUsage(obj, u)
-				return true
+		case f == 0:
+		case dst != nil:
+			seen.first(f, dst, v[vs:ve])
+		case seen.once(f): // a details object; anything but an object there reads as absent
+			if _, esc := readCounts(v[vs:ve], f, u, seen); esc {
+				return true, true
 			}
 		}
 	}
-	return !it.failed()
+}
+
+// usageField names the member key of the usage object (parent 0) or of its details object
+// parent: the field it is and, for a count, where it goes in u. f is 0 for members not read.
+func usageField(u *catalog.Usage, parent usageFields, key []byte) (f usageFields, dst *int64) {
+	switch parent {
+	case 0:
+		switch string(key) {
+		case "prompt_tokens":
+			return fieldPrompt, &u.Prompt
+		case "completion_tokens":
+			return fieldCompletion, &u.Completion
+		case "prompt_tokens_details":
+			return fieldPromptDetails, nil
+		case "completion_tokens_details":
+			return fieldCompletionDetails, nil
+		}
+	case fieldPromptDetails:
+		switch string(key) {
+		case "cached_tokens":
+			return fieldCached, &u.Cached
+		case "cache_write_tokens":
+			return fieldCacheWrite, &u.CacheWrite
+		}
+	case fieldCompletionDetails:
+		if string(key) == "reasoning_tokens" {
+			return fieldReasoning, &u.Reasoning
+		}
+	}
+	return 0, nil
 }
 
 // usageFields records which usage members have been read, so that the first of a repeated
@@ -80,29 +115,6 @@ func (s *usageFields) once(f usageFields) bool {
 func (s *usageFields) first(f usageFields, dst *int64, v []byte) {
 	if s.once(f) {
 		*dst = tokenCount(v)
-	}
-}
-
-// readDetails reads up to two counts (name1 into dst1, name2 into dst2) from the object v, a
-// *_tokens_details object; any other value is ignored, as absent details are. It reports false
-// when a key is written with escapes, which only the path searches read.
-func readDetails(v []byte, seen *usageFields, name1 string, f1 usageFields, dst1 *int64, name2 string, f2 usageFields, dst2 *int64) bool {
-	it, ok := newObjectIter(v)
-	if !ok {
-		return true
-	}
-	for {
-		key, esc, vs, ve, ok := it.next()
-		switch {
-		case !ok:
-			return true
-		case esc:
-			return false
-		case string(key) == name1:
-			seen.first(f1, dst1, v[vs:ve])
-		case name2 != "" && string(key) == name2:
-			seen.first(f2, dst2, v[vs:ve])
-		}
 	}
 }
 
