@@ -80,6 +80,7 @@ type Writer struct {
 	syncDone chan struct{}
 	replayed chan struct{} // closed once adopted records are stored
 	ctx      context.Context
+	paced    context.Context    // ctx, asking the store to pace its work (see Pause)
 	cancel   context.CancelFunc // gives up on the store (Close's deadline passed)
 	closing  atomic.Bool
 	once     sync.Once
@@ -176,6 +177,7 @@ func OpenWriter(sink Sink, opts Options) (*Writer, error) {
 		strs:     map[string]string{},
 	}
 	w.ctx, w.cancel = context.WithCancel(context.Background())
+	w.paced = context.WithValue(w.ctx, pacingKey{}, true)
 	for _, seg := range sp.segs {
 		if seg.orphan != nil {
 			w.adoptedLeft++
@@ -486,13 +488,24 @@ func (w *Writer) release(seg *segment) {
 	}
 }
 
+// keepingUp reports whether the writer may let the store pace the batch it just read (see
+// Pause): not while another full batch is already waiting, nor while it replays an earlier
+// process's records or stores the rest before shutting down.
+func (w *Writer) keepingUp() bool {
+	return w.unread.Load() < int64(w.opts.BatchSize) && w.adoptedLeft == 0 && !w.closing.Load()
+}
+
 // write stores one batch, retrying with backoff for as long as the store fails: the records
 // are in the spool meanwhile. It returns false when Close gave up waiting.
 func (w *Writer) write(batch []Record) bool {
 	backoff := 100 * time.Millisecond
+	ctx := w.ctx
+	if w.keepingUp() {
+		ctx = w.paced
+	}
 	for attempt := 1; ; attempt++ {
 		start := time.Now()
-		err := w.sink.WriteUsage(w.ctx, batch)
+		err := w.sink.WriteUsage(ctx, batch)
 		batchSeconds.UpdateDuration(start)
 		if err == nil {
 			w.written.Add(int64(len(batch)))

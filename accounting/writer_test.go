@@ -18,10 +18,18 @@ type memSink struct {
 	down    atomic.Bool   // every write fails while set
 	calls   atomic.Int64
 	failed  chan struct{} // when non-nil, gets a value (if there is room) after each failed write
+	entered chan struct{} // when non-nil, gets a value (if there is room) as each write begins
+	paced   []bool        // per stored batch: whether the writer let the store pace it
 }
 
 func (s *memSink) WriteUsage(ctx context.Context, recs []Record) error {
 	s.calls.Add(1)
+	if s.entered != nil {
+		select {
+		case s.entered <- struct{}{}:
+		default:
+		}
+	}
 	if s.gate != nil {
 		select {
 		case <-s.gate:
@@ -44,6 +52,7 @@ func (s *memSink) WriteUsage(ctx context.Context, recs []Record) error {
 		return errors.New("disk I/O error")
 	}
 	s.batches = append(s.batches, append([]Record(nil), recs...))
+	s.paced = append(s.paced, pauseFor(ctx, time.Millisecond) > 0)
 	return nil
 }
 
