@@ -1,8 +1,10 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -163,15 +165,30 @@ func BenchmarkRewriteBody(b *testing.B) {
 	}
 }
 
+// BenchmarkUsageAndCost reads usage from an answer and writes the cost into it: a one-line
+// answer, and one of 75 tokens in two paragraphs (what the benchmark suite's mock sends).
 func BenchmarkUsageAndCost(b *testing.B) {
 	h := newHotPath(b)
 	m := h.s.cat.Lookup([]byte("openai/gpt-4o-mini"))
-	buf := make([]byte, 0, 2048)
-	b.ReportAllocs()
-	for b.Loop() {
-		x := exchange{model: m, rt: &h.s.routes[0]}
-		buf = append(buf[:0], h.resp...)
-		buf, _ = addCostToResponse(buf, &x)
+	const short = "A prince avenges his father and everyone dies."
+	long := strings.Repeat("For days window every small on latency and upstream stream measure river model. ", 3) +
+		`\n\n` + strings.Repeat("Model river stream upstream latency on small every window days for. ", 3)
+	for _, c := range []struct {
+		name string
+		resp []byte
+	}{
+		{"short", h.resp},
+		{"75_tokens", bytes.Replace(h.resp, []byte(short), []byte(long), 1)},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			buf := make([]byte, 0, 2048)
+			b.ReportAllocs()
+			for b.Loop() {
+				x := exchange{model: m, rt: &h.s.routes[0]}
+				buf = append(buf[:0], c.resp...)
+				buf, _ = addCostToResponse(buf, &x)
+			}
+		})
 	}
 }
 
