@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -251,6 +252,13 @@ func TestUsageDailyExactUnderReplay(t *testing.T) {
 	must(t, s.WriteUsage(ctx, recs[100:200]))
 	if got := dailyRows(t, s); !reflect.DeepEqual(got, want) {
 		t.Fatalf("usage_daily changed by a replay:\n got %v\nwant %v", got, want)
+	}
+	// New records first and stored ones after: the new chunk inserted before the stored ones
+	// turned up is undone with the rest, and each new record is counted once.
+	mixed := append(slices.Clone(recs[300:360]), recs[:50]...)
+	must(t, s.WriteUsage(ctx, mixed))
+	if got, want := dailyRows(t, s), rollUp(t, s); !reflect.DeepEqual(got, want) {
+		t.Fatalf("usage_daily after new records followed by stored ones:\n got %v\nwant %v", got, want)
 	}
 	// An overlapping batch adds exactly its new records.
 	must(t, s.WriteUsage(ctx, recs[250:]))

@@ -61,33 +61,66 @@ func (s *Store) WriteUsage(ctx context.Context, recs []accounting.Record) (err e
 			return fmt.Errorf("write usage: record %d has no generation id", i)
 		}
 	}
-	defer func() {
-		if err != nil {
-			err = fmt.Errorf("write usage (%d records): %w", len(recs), err)
-		}
-	}()
+	err = s.writeUsage(ctx, recs, false)
+	if errors.Is(err, errStoredBefore) {
+		// A replay, whole or in part: written again one record at a time, the batch tells
+		// which of its records are new, and only those are summed.
+		err = s.writeUsage(ctx, recs, true)
+	}
+	if err != nil {
+		return fmt.Errorf("write usage (%d records): %w", len(recs), err)
+	}
+	return nil
+}
 
+// errStoredBefore reports that a chunk inserted fewer rows than it holds: some of its records
+// were stored before.
+var errStoredBefore = errors.New("some records are stored already")
+
+// writeUsage is WriteUsage's transaction. It inserts chunkRows records per statement and
+// gives up with errStoredBefore when a chunk inserts fewer than it holds, since a multi-row
+// insert tells how many rows are new but not which; with oneByOne it inserts one record per
+// statement and sums exactly those it inserted. A replay is rare, so the common batch pays
+// for no savepoints.
+func (s *Store) writeUsage(ctx context.Context, recs []accounting.Record, oneByOne bool) error {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback() //nolint:errcheck // no-op after Commit
 
+	sums := newBatchSums()
+	if oneByOne {
+		err = insertEach(ctx, tx, recs, sums)
+	} else {
+		err = s.insertChunks(ctx, tx, recs, sums)
+	}
+	if err != nil {
+		return err
+	}
+	if err := sums.write(ctx, tx, &s.upsertRollUp); err != nil {
+		return err
+	}
+	if err := writeBodies(ctx, tx, recs); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// insertChunks inserts recs chunkRows at a time and sums them, resting after each chunk when
+// ctx asks for pacing. It returns errStoredBefore as soon as a chunk inserts fewer rows than
+// it holds.
+func (s *Store) insertChunks(ctx context.Context, tx *sql.Tx, recs []accounting.Record, sums *batchSums) error {
 	full := tx.StmtContext(ctx, s.insertUsage) // reuses the statement prepared on the connection
 	args := make([]any, 0, min(len(recs), chunkRows)*usageParams)
-	sums := newBatchSums()
 	for rest := recs; len(rest) > 0; {
 		stepStart := time.Now()
 		n := min(len(rest), chunkRows)
 		chunk := rest[:n]
 		rest = rest[n:]
-		// A savepoint per chunk: if some of its records were stored before (a replay), the
-		// chunk is undone and inserted one by one, so that only new records are summed.
-		if _, err := tx.ExecContext(ctx, "SAVEPOINT usage_chunk"); err != nil {
-			return err
-		}
 		args = appendUsageArgs(args[:0], chunk)
 		var res sql.Result
+		var err error
 		if n == chunkRows {
 			res, err = full.ExecContext(ctx, args...)
 		} else {
@@ -99,45 +132,35 @@ func (s *Store) WriteUsage(ctx context.Context, recs []accounting.Record) (err e
 		}
 		if inserted, err := res.RowsAffected(); err != nil {
 			return err
-		} else if inserted == int64(n) {
-			for i := range chunk {
-				sums.add(&chunk[i])
-			}
-		} else if err := s.insertEach(ctx, tx, chunk, sums); err != nil {
-			return err
+		} else if inserted != int64(n) {
+			return errStoredBefore
 		}
-		if _, err := tx.ExecContext(ctx, "RELEASE usage_chunk"); err != nil {
-			return err
+		for i := range chunk {
+			sums.add(&chunk[i])
 		}
 		// Resting holds the write lock a little longer; requests never take it, and the
 		// Management API's writes wait far less than their busy timeout.
 		accounting.Pause(ctx, stepStart)
 	}
-	if err := sums.write(ctx, tx, &s.upsertRollUp); err != nil {
-		return err
-	}
-	if err := writeBodies(ctx, tx, recs); err != nil {
-		return err
-	}
-	return tx.Commit()
+	return nil
 }
 
-// insertEach undoes the current chunk and inserts its records one at a time, summing those
-// that were not stored yet.
-func (s *Store) insertEach(ctx context.Context, tx *sql.Tx, chunk []accounting.Record, sums *batchSums) error {
-	if _, err := tx.ExecContext(ctx, "ROLLBACK TO usage_chunk"); err != nil {
+// insertEach inserts recs one at a time, summing those that were not stored yet.
+func insertEach(ctx context.Context, tx *sql.Tx, recs []accounting.Record, sums *batchSums) error {
+	one, err := tx.PrepareContext(ctx, insertUsageSQL(1))
+	if err != nil {
 		return err
 	}
-	one := insertUsageSQL(1)
-	for i := range chunk {
-		res, err := tx.ExecContext(ctx, one, appendUsageArgs(nil, chunk[i:i+1])...)
+	defer one.Close()
+	for i := range recs {
+		res, err := one.ExecContext(ctx, appendUsageArgs(nil, recs[i:i+1])...)
 		if err != nil {
 			return err
 		}
 		if n, err := res.RowsAffected(); err != nil {
 			return err
 		} else if n == 1 {
-			sums.add(&chunk[i])
+			sums.add(&recs[i])
 		}
 	}
 	return nil
