@@ -31,7 +31,7 @@ func Pause(ctx context.Context, stepStart time.Time) {
 	}
 }
 
-// pauseFor is how long to rest after a step that took took.
+// pauseFor is how long to rest after a step that lasted took.
 func pauseFor(ctx context.Context, took time.Duration) time.Duration {
 	if ctx.Value(pacingKey{}) == nil {
 		return 0
