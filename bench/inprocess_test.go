@@ -39,6 +39,9 @@ const pipelineTokens = 75
 
 var pipelineBody = []byte(`{"model":"openai/gpt-4o-mini","messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"Summarise the plot of Hamlet in one sentence."}],"max_tokens":128}`)
 
+// pipelineStreamBody asks for the same answer as pipelineBody, streamed, with usage at the end.
+var pipelineStreamBody = []byte(`{"model":"openai/gpt-4o-mini","messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"Summarise the plot of Hamlet in one sentence."}],"max_tokens":128,"stream":true,"stream_options":{"include_usage":true}}`)
+
 // inproc is one proxy under test, reachable through client.
 type inproc struct {
 	name   string
@@ -138,14 +141,19 @@ func startARouter(tb testing.TB, mockAddr string) *inproc {
 	return &inproc{name: TargetARouter, client: serveInMemory(tb, TargetARouter, srv.Serve), token: token}
 }
 
-// do sends one completion and fails the test unless it is a 200.
-func (p *inproc) do(tb testing.TB, req *fasthttp.Request, resp *fasthttp.Response) {
+// prepare makes req a completion request to the proxy with body.
+func (p *inproc) prepare(req *fasthttp.Request, body []byte) {
 	req.SetRequestURI("http://" + p.client.Addr + "/v1/chat/completions")
 	req.Header.SetMethod(fasthttp.MethodPost)
 	if p.token != "" {
 		req.Header.Set("Authorization", "Bearer "+p.token)
 	}
-	req.SetBodyRaw(pipelineBody)
+	req.SetBodyRaw(body)
+}
+
+// do sends one completion and fails the test unless it is a 200.
+func (p *inproc) do(tb testing.TB, req *fasthttp.Request, resp *fasthttp.Response) {
+	p.prepare(req, pipelineBody)
 	if err := p.client.Do(req, resp); err != nil {
 		tb.Fatal(err)
 	}

@@ -1,7 +1,10 @@
 package bench
 
 import (
+	"io"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/valyala/fasthttp"
 )
@@ -45,6 +48,61 @@ func BenchmarkPipelineParallel(b *testing.B) {
 					p.do(b, req, resp)
 				}
 			})
+		})
+	}
+}
+
+// BenchmarkPipelineStream sends streamed completions (the mock's 75-token answer, its events
+// back to back), one at a time, through each proxy in process, and reads each stream to its
+// end. ttfb-ns is the median time from sending the request to the first byte of the body (the
+// suite measures the same across processes); ns/op is the whole stream.
+func BenchmarkPipelineStream(b *testing.B) {
+	mock := startMock(b)
+	for _, p := range []*inproc{startBare(b, mock), startARouter(b, mock)} {
+		b.Run(p.name, func(b *testing.B) {
+			// The same in-memory listener, with the body left to read as it comes.
+			c := &fasthttp.HostClient{Addr: p.client.Addr, Dial: p.client.Dial, StreamResponseBody: true}
+			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+			defer fasthttp.ReleaseRequest(req)
+			defer fasthttp.ReleaseResponse(resp)
+			var ttfb []time.Duration
+			stream := func() {
+				start := time.Now()
+				p.prepare(req, pipelineStreamBody)
+				if err := c.Do(req, resp); err != nil {
+					b.Fatal(err)
+				}
+				if resp.StatusCode() != 200 {
+					b.Fatalf("%s: status %d", p.name, resp.StatusCode())
+				}
+				body := resp.BodyStream()
+				var buf [4096]byte
+				n, err := body.Read(buf[:])
+				if n == 0 {
+					b.Fatalf("%s: no first byte: %v", p.name, err)
+				}
+				ttfb = append(ttfb, time.Since(start))
+				for err == nil {
+					_, err = body.Read(buf[:])
+				}
+				if err != io.EOF {
+					b.Fatal(err)
+				}
+				if err := resp.CloseBodyStream(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			for range 100 { // fill pools, caches and connections
+				stream()
+			}
+			ttfb = ttfb[:0]
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				stream()
+			}
+			slices.Sort(ttfb)
+			b.ReportMetric(float64(ttfb[len(ttfb)/2].Nanoseconds()), "ttfb-ns")
 		})
 	}
 }
