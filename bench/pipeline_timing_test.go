@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"io"
 	"slices"
 	"testing"
@@ -66,6 +67,7 @@ func BenchmarkPipelineStream(b *testing.B) {
 			defer fasthttp.ReleaseRequest(req)
 			defer fasthttp.ReleaseResponse(resp)
 			var ttfb []time.Duration
+			var whole []byte // the first stream's body, checked before timing
 			stream := func() {
 				start := time.Now()
 				p.prepare(req, pipelineStreamBody)
@@ -82,8 +84,13 @@ func BenchmarkPipelineStream(b *testing.B) {
 					b.Fatalf("%s: no first byte: %v", p.name, err)
 				}
 				ttfb = append(ttfb, time.Since(start))
+				if whole == nil {
+					whole = append([]byte{}, buf[:n]...)
+				}
 				for err == nil {
-					_, err = body.Read(buf[:])
+					if n, err = body.Read(buf[:]); len(ttfb) == 1 {
+						whole = append(whole, buf[:n]...)
+					}
 				}
 				if err != io.EOF {
 					b.Fatal(err)
@@ -94,6 +101,12 @@ func BenchmarkPipelineStream(b *testing.B) {
 			}
 			for range 100 { // fill pools, caches and connections
 				stream()
+			}
+			// A target that streamed an error, or nothing, must not pass for a fast one.
+			for _, want := range []string{`"finish_reason":"stop"`, "data: [DONE]"} {
+				if !bytes.Contains(whole, []byte(want)) {
+					b.Fatalf("%s: the stream has no %s:\n%s", p.name, want, whole)
+				}
 			}
 			ttfb = ttfb[:0]
 			b.ReportAllocs()

@@ -112,7 +112,7 @@ func skipLongString(b []byte, j int) (end int, hasEscape bool) {
 	for {
 		q := bytes.IndexByte(b[j:], '"')
 		if q < 0 {
-			return -1, hasEscape || bytes.IndexByte(b[j:], '\\') >= 0
+			return -1, hasEscape // unterminated: callers do not read hasEscape
 		}
 		q += j
 		if !hasEscape {

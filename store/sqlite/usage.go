@@ -52,7 +52,7 @@ func insertUsageSQL(rows int) string {
 // transaction, and only for records actually inserted (see rollup.go). Records with Bodies
 // (prompt logging) have them stored in usage_bodies, in the same transaction. When the
 // accounting writer asks for pacing in ctx, WriteUsage rests after each chunk of rows.
-func (s *Store) WriteUsage(ctx context.Context, recs []accounting.Record) (err error) {
+func (s *Store) WriteUsage(ctx context.Context, recs []accounting.Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
@@ -61,7 +61,7 @@ func (s *Store) WriteUsage(ctx context.Context, recs []accounting.Record) (err e
 			return fmt.Errorf("write usage: record %d has no generation id", i)
 		}
 	}
-	err = s.writeUsage(ctx, recs, false)
+	err := s.writeUsage(ctx, recs, false)
 	if errors.Is(err, errStoredBefore) {
 		// A replay, whole or in part: written again one record at a time, the batch tells
 		// which of its records are new, and only those are summed.
