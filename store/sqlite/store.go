@@ -33,10 +33,9 @@ const maxReaders = 4
 // Store is an open SQLite store. It is safe for concurrent use.
 type Store struct {
 	path string
-	w    *sql.DB // exactly one connection: all writes
+	w    *sql.DB // exactly one connection (a writeConn): all writes
 	r    *sql.DB // read-only connections
 
-	insertUsage *sql.Stmt // full-chunk multi-row insert, prepared on w
 	// upsertRollUp adds a batch's sums to usage_daily, usage_daily_models and
 	// usage_daily_keys (see rollup.go); prepared on w.
 	upsertRollUp [3]*sql.Stmt
@@ -73,9 +72,11 @@ func Open(path string) (*Store, error) {
 
 func (s *Store) open(ctx context.Context) error {
 	var err error
-	if s.w, err = sql.Open("sqlite", dsn(s.path, true)); err != nil {
+	wc, err := newWriteConnector(dsn(s.path, true))
+	if err != nil {
 		return err
 	}
+	s.w = sql.OpenDB(wc)
 	s.w.SetMaxOpenConns(1)
 	s.w.SetMaxIdleConns(1)
 	s.w.SetConnMaxLifetime(0) // keep it, and its prepared statements, for the Store's life
@@ -95,9 +96,6 @@ func (s *Store) open(ctx context.Context) error {
 		return err
 	}
 
-	if s.insertUsage, err = s.w.PrepareContext(ctx, insertUsageSQL(chunkRows)); err != nil {
-		return fmt.Errorf("prepare usage insert: %w", err)
-	}
 	for i, q := range [3]string{upsertDailySQL, upsertModelsSQL, upsertKeysSQL} {
 		if s.upsertRollUp[i], err = s.w.PrepareContext(ctx, q); err != nil {
 			return fmt.Errorf("prepare roll-up upsert: %w", err)
@@ -197,7 +195,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close closes the store. The last connection to close checkpoints the WAL into the main file.
 func (s *Store) Close() error {
 	var errs []error
-	for _, st := range []*sql.Stmt{s.insertUsage, s.upsertRollUp[0], s.upsertRollUp[1], s.upsertRollUp[2], s.loadKey, s.principal} {
+	for _, st := range []*sql.Stmt{s.upsertRollUp[0], s.upsertRollUp[1], s.upsertRollUp[2], s.loadKey, s.principal} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}

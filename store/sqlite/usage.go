@@ -81,20 +81,27 @@ var errStoredBefore = errors.New("some records are stored already")
 // gives up with errStoredBefore when a chunk inserts fewer than it holds, since a multi-row
 // insert tells how many rows are new but not which; with oneByOne it inserts one record per
 // statement and sums exactly those it inserted. A replay is rare, so the common batch pays
-// for no savepoints.
+// for no savepoints. The inserts run below database/sql (see usageInserts), on the write
+// connection, taken before the transaction begins because the pool has only that one.
 func (s *Store) writeUsage(ctx context.Context, recs []accounting.Record, oneByOne bool) error {
-	tx, err := s.w.BeginTx(ctx, nil)
+	conn, err := s.w.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback() //nolint:errcheck // no-op after Commit
 
 	sums := newBatchSums()
-	if oneByOne {
-		err = insertEach(ctx, tx, recs, sums)
-	} else {
-		err = s.insertChunks(ctx, tx, recs, sums)
-	}
+	err = withInserts(ctx, conn, func(u *usageInserts) error {
+		if oneByOne {
+			return u.insertEach(ctx, recs, sums)
+		}
+		return u.insertChunks(ctx, recs, sums)
+	})
 	if err != nil {
 		return err
 	}
@@ -105,65 +112,6 @@ func (s *Store) writeUsage(ctx context.Context, recs []accounting.Record, oneByO
 		return err
 	}
 	return tx.Commit()
-}
-
-// insertChunks inserts recs chunkRows at a time and sums them, resting after each chunk when
-// ctx asks for pacing. It returns errStoredBefore as soon as a chunk inserts fewer rows than
-// it holds.
-func (s *Store) insertChunks(ctx context.Context, tx *sql.Tx, recs []accounting.Record, sums *batchSums) error {
-	full := tx.StmtContext(ctx, s.insertUsage) // reuses the statement prepared on the connection
-	args := make([]any, 0, min(len(recs), chunkRows)*usageParams)
-	for rest := recs; len(rest) > 0; {
-		stepStart := time.Now()
-		n := min(len(rest), chunkRows)
-		chunk := rest[:n]
-		rest = rest[n:]
-		args = appendUsageArgs(args[:0], chunk)
-		var res sql.Result
-		var err error
-		if n == chunkRows {
-			res, err = full.ExecContext(ctx, args...)
-		} else {
-			// The tail of a batch: its size varies, so caching it would buy little.
-			res, err = tx.ExecContext(ctx, insertUsageSQL(n), args...)
-		}
-		if err != nil {
-			return err
-		}
-		if inserted, err := res.RowsAffected(); err != nil {
-			return err
-		} else if inserted != int64(n) {
-			return errStoredBefore
-		}
-		for i := range chunk {
-			sums.add(&chunk[i])
-		}
-		// Resting holds the write lock a little longer; requests never take it, and the
-		// Management API's writes wait far less than their busy timeout.
-		accounting.Pause(ctx, stepStart)
-	}
-	return nil
-}
-
-// insertEach inserts recs one at a time, summing those that were not stored yet.
-func insertEach(ctx context.Context, tx *sql.Tx, recs []accounting.Record, sums *batchSums) error {
-	one, err := tx.PrepareContext(ctx, insertUsageSQL(1))
-	if err != nil {
-		return err
-	}
-	defer one.Close()
-	for i := range recs {
-		res, err := one.ExecContext(ctx, appendUsageArgs(nil, recs[i:i+1])...)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 1 {
-			sums.add(&recs[i])
-		}
-	}
-	return nil
 }
 
 // appendUsageArgs appends the parameters of recs' rows. The batch writer runs it for every

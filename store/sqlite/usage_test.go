@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -176,6 +177,40 @@ func TestWriteUsageCancelledMidway(t *testing.T) {
 	// The store still works afterwards.
 	if err := s.WriteUsage(context.Background(), recs[:10]); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The usage inserts are prepared on the write connection and finalized with it: when
+// database/sql closes that connection (here after every batch, with no idle connection kept)
+// the next batch prepares them on the new one, and closing the store finalizes the last ones.
+func TestUsageInsertsFollowTheWriteConnection(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "arouter.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.w.SetMaxIdleConns(0)
+	recs := testRecords(3 * 123) // two chunks and a tail of 23 per batch
+	for b := range 3 {
+		if err := s.WriteUsage(context.Background(), recs[b*123:(b+1)*123]); err != nil {
+			t.Fatalf("batch %d: %v", b, err)
+		}
+	}
+	if n := countUsage(t, s); n != int64(len(recs)) {
+		t.Fatalf("count %d, want %d", n, len(recs))
+	}
+	s.w.SetMaxIdleConns(1)
+	if err := s.WriteUsage(context.Background(), testRecords(400)[len(recs):]); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	// A connection closed with statements left unfinalized stays open in SQLite; the last
+	// connection to close really removes the write-ahead log.
+	if _, err := os.Stat(path + "-wal"); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("write-ahead log left after Close (%v): a connection was left open", err)
 	}
 }
 
