@@ -96,7 +96,7 @@ func (s *Store) writeUsage(ctx context.Context, recs []accounting.Record, oneByO
 	defer tx.Rollback() //nolint:errcheck // no-op after Commit
 
 	sums := newBatchSums()
-	err = withInserts(ctx, conn, func(u *usageInserts) error {
+	err = withInserts(conn, func(u *usageInserts) error {
 		if oneByOne {
 			return u.insertEach(ctx, recs, sums)
 		}

@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"math/bits"
 	"time"
 
 	"modernc.org/sqlite"
@@ -65,7 +66,9 @@ func (w writeConnector) Connect(ctx context.Context) (driver.Conn, error) {
 		dc.Close()
 		return nil, fmt.Errorf("sqlite driver connection %T lacks the interfaces the store uses", dc)
 	}
-	return &writeConn{sqliteConn: sc}, nil
+	wc := &writeConn{sqliteConn: sc}
+	wc.inserts.conn = sc
+	return wc, nil
 }
 
 // usageInserts runs the usage_records inserts below database/sql, on statements prepared once
@@ -81,41 +84,47 @@ func (w writeConnector) Connect(ctx context.Context) (driver.Conn, error) {
 // Ownership: a usageInserts belongs to its writeConn. It is used inside sql.Conn.Raw, and
 // closed by database/sql closing the connection, both under the connection's lock.
 type usageInserts struct {
-	chunk driver.Stmt // chunkRows rows; nil until first used
-	one   driver.Stmt // one row: a batch's tail, and a replay's records one by one
+	conn  driver.ConnPrepareContext
+	stmts map[int]driver.Stmt // by rows: chunkRows, and the powers of two below it
 	vals  []any
 	args  []driver.NamedValue
 }
 
-// prepare prepares the statements on c, the first time. A statement costs about 0.25 ms to
-// prepare, as much as inserting 50 rows, so it is done once per connection rather than per
-// batch, and a batch's tail goes through the one-row statement instead of one of its size.
-func (u *usageInserts) prepare(ctx context.Context, c driver.ConnPrepareContext) error {
-	if u.chunk != nil {
-		return nil
+// stmt returns the insert of rows rows, preparing it on first use. A statement costs about
+// 0.25 ms to prepare, as much as inserting 50 rows, so it is prepared once per connection,
+// not per batch. That limits the sizes kept: a batch's tail is inserted as a sum of powers of
+// two (23 rows as 16, 4, 2 and 1), which needs six statements and at most six executions.
+func (u *usageInserts) stmt(ctx context.Context, rows int) (driver.Stmt, error) {
+	if st := u.stmts[rows]; st != nil {
+		return st, nil
 	}
-	chunk, err := c.PrepareContext(ctx, insertUsageSQL(chunkRows))
+	st, err := u.conn.PrepareContext(ctx, insertUsageSQL(rows))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	one, err := c.PrepareContext(ctx, insertUsageSQL(1))
-	if err != nil {
-		chunk.Close()
-		return err
+	if u.stmts == nil {
+		u.stmts = map[int]driver.Stmt{}
 	}
-	u.chunk, u.one = chunk, one
-	return nil
+	u.stmts[rows] = st
+	return st, nil
 }
 
-// close finalizes the statements, if they were prepared.
+// rowsPerStatement is how many of n records the next statement inserts: a whole chunk, or
+// the largest power of two n holds.
+func rowsPerStatement(n int) int {
+	if n >= chunkRows {
+		return chunkRows
+	}
+	return 1 << (bits.Len(uint(n)) - 1)
+}
+
+// close finalizes the statements.
 func (u *usageInserts) close() error {
 	var errs []error
-	for _, st := range []driver.Stmt{u.chunk, u.one} {
-		if st != nil {
-			errs = append(errs, st.Close())
-		}
+	for _, st := range u.stmts {
+		errs = append(errs, st.Close())
 	}
-	u.chunk, u.one = nil, nil
+	clear(u.stmts)
 	return errors.Join(errs...)
 }
 
@@ -134,18 +143,20 @@ func (u *usageInserts) exec(st driver.Stmt, recs []accounting.Record) (int64, er
 	return res.RowsAffected()
 }
 
-// insertChunks inserts recs chunkRows at a time and sums them, resting after each chunk when
-// ctx asks for pacing. It returns errStoredBefore as soon as a statement inserts fewer rows
-// than it holds: a multi-row insert tells how many rows are new, not which.
+// insertChunks inserts recs chunkRows at a time (the tail in fewer) and sums them, resting
+// after each chunk when ctx asks for pacing. It returns errStoredBefore as soon as a
+// statement inserts fewer rows than it holds: a multi-row insert tells how many rows are new,
+// not which.
 func (u *usageInserts) insertChunks(ctx context.Context, recs []accounting.Record, sums *batchSums) error {
 	for rest := recs; len(rest) > 0; {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		stepStart := time.Now()
-		st, n := u.chunk, chunkRows
-		if len(rest) < chunkRows {
-			st, n = u.one, 1
+		n := rowsPerStatement(len(rest))
+		st, err := u.stmt(ctx, n)
+		if err != nil {
+			return err
 		}
 		inserted, err := u.exec(st, rest[:n])
 		if err != nil {
@@ -169,11 +180,15 @@ func (u *usageInserts) insertChunks(ctx context.Context, recs []accounting.Recor
 
 // insertEach inserts recs one at a time, summing those that were not stored yet.
 func (u *usageInserts) insertEach(ctx context.Context, recs []accounting.Record, sums *batchSums) error {
+	one, err := u.stmt(ctx, 1)
+	if err != nil {
+		return err
+	}
 	for i := range recs {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		inserted, err := u.exec(u.one, recs[i:i+1])
+		inserted, err := u.exec(one, recs[i:i+1])
 		if err != nil {
 			return err
 		}
@@ -184,15 +199,12 @@ func (u *usageInserts) insertEach(ctx context.Context, recs []accounting.Record,
 	return nil
 }
 
-// withInserts runs fn with the usage inserts of conn's connection, prepared.
-func withInserts(ctx context.Context, conn *sql.Conn, fn func(u *usageInserts) error) error {
+// withInserts runs fn with the usage inserts of conn's connection.
+func withInserts(conn *sql.Conn, fn func(u *usageInserts) error) error {
 	return conn.Raw(func(dc any) error {
 		wc, ok := dc.(*writeConn)
 		if !ok {
 			return fmt.Errorf("usage insert on a %T, not the write connection", dc)
-		}
-		if err := wc.inserts.prepare(ctx, wc.sqliteConn); err != nil {
-			return err
 		}
 		return fn(&wc.inserts)
 	})

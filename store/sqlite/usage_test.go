@@ -214,6 +214,15 @@ func TestUsageInsertsFollowTheWriteConnection(t *testing.T) {
 	}
 }
 
+func TestRowsPerStatement(t *testing.T) {
+	t.Parallel()
+	for n, want := range map[int]int{1: 1, 2: 2, 3: 2, 23: 16, 32: 32, 49: 32, 50: 50, 51: 50, 500: 50} {
+		if got := rowsPerStatement(n); got != want {
+			t.Errorf("rowsPerStatement(%d) = %d, want %d", n, got, want)
+		}
+	}
+}
+
 func TestWriteUsageClosed(t *testing.T) {
 	t.Parallel()
 	s, err := Open(t.TempDir() + "/arouter.db")
