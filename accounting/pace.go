@@ -18,6 +18,12 @@ import (
 // pacingKey marks the context of a batch the store may pace.
 type pacingKey struct{}
 
+// Paced returns ctx marked as the writer marks a batch it lets the store pace. Stores' tests
+// use it to check that the store pauses between steps.
+func Paced(ctx context.Context) context.Context {
+	return context.WithValue(ctx, pacingKey{}, true)
+}
+
 // maxPause bounds one rest: a step that took longer was mostly waiting (for the disk, for the
 // database lock), not computing, and its wait left the CPUs free already.
 const maxPause = time.Millisecond

@@ -9,7 +9,7 @@ import (
 
 func TestPauseRestsOnlyInAPacedContext(t *testing.T) {
 	t.Parallel()
-	paced := context.WithValue(context.Background(), pacingKey{}, true)
+	paced := Paced(context.Background())
 	for _, c := range []struct {
 		name string
 		ctx  context.Context

@@ -177,7 +177,7 @@ func OpenWriter(sink Sink, opts Options) (*Writer, error) {
 		strs:     map[string]string{},
 	}
 	w.ctx, w.cancel = context.WithCancel(context.Background())
-	w.paced = context.WithValue(w.ctx, pacingKey{}, true)
+	w.paced = Paced(w.ctx)
 	for _, seg := range sp.segs {
 		if seg.orphan != nil {
 			w.adoptedLeft++

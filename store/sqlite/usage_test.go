@@ -214,6 +214,38 @@ func TestUsageInsertsFollowTheWriteConnection(t *testing.T) {
 	}
 }
 
+// pauseCounter counts the pacing questions a store asks its context: accounting.Pause asks
+// once per call, and nothing else in the test's context answers.
+type pauseCounter struct {
+	context.Context
+	asked int
+}
+
+func (c *pauseCounter) Value(key any) any {
+	v := c.Context.Value(key)
+	if v != nil {
+		c.asked++
+	}
+	return v
+}
+
+// A paced batch rests after each full chunk and once after its tail; an unpaced one never.
+func TestWriteUsagePausesBetweenChunksWhenPaced(t *testing.T) {
+	t.Parallel()
+	s := openTest(t)
+	recs := testRecords(2*chunkRows + 23)
+	ctx := &pauseCounter{Context: accounting.Paced(context.Background())}
+	if err := s.WriteUsage(ctx, recs); err != nil {
+		t.Fatal(err)
+	}
+	if ctx.asked != 3 {
+		t.Errorf("a paced batch of two chunks and a tail paused %d times, want 3", ctx.asked)
+	}
+	if n := countUsage(t, s); n != int64(len(recs)) {
+		t.Fatalf("count %d, want %d", n, len(recs))
+	}
+}
+
 func TestRowsPerStatement(t *testing.T) {
 	t.Parallel()
 	for n, want := range map[int]int{1: 1, 2: 2, 3: 2, 23: 16, 32: 32, 49: 32, 50: 50, 51: 50, 500: 50} {
