@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"slices"
 	"strings"
 )
 
@@ -36,8 +37,8 @@ func evaluate(r *Results, p Plan) ([]Check, []ResultFigure) {
 	var checks []Check
 	var figs []ResultFigure
 	add := func(key string, v float64) { figs = append(figs, ResultFigure{Key: key, Value: v}) }
-	check := func(name, target string, v float64, unit string, met bool) {
-		checks = append(checks, Check{Name: name, Target: target, Value: v, Unit: unit, Met: met})
+	check := func(name, target string, v float64, unit string, met bool, rounds []float64) {
+		checks = append(checks, Check{Name: name, Target: target, Value: v, Unit: unit, Met: met, Rounds: rounds})
 	}
 	pair := func(sc string) (ar, bare *Row) {
 		s := r.scenario(sc)
@@ -46,30 +47,35 @@ func evaluate(r *Results, p Plan) ([]Check, []ResultFigure) {
 	if ar, bare := pair("small_closed"); ar != nil && bare != nil && bare.RPS > 0 {
 		v := ar.RPS / bare.RPS
 		add("throughput_vs_bare", v)
-		check("maximum throughput (small, closed loop)", fmt.Sprintf("≥ %.2f× bare", wantThroughput), v, "×", v >= wantThroughput)
+		check("maximum throughput (small, closed loop)", fmt.Sprintf("≥ %.2f× bare", wantThroughput), v, "×", v >= wantThroughput,
+			byRound(ar, bare, func(a, b RoundFigures) float64 { return a.RPS / b.RPS }))
 	}
 	if ar, bare := pair("small_open"); ar != nil && bare != nil && ar.Latency != nil && bare.Latency != nil {
 		d50, d99 := ar.Latency.P50-bare.Latency.P50, ar.Latency.P99-bare.Latency.P99
 		add("p50_added_vs_bare_us", d50)
 		add("p99_added_vs_bare_us", d99)
 		rate := r.scenario("small_open").Params["rate"]
-		check(fmt.Sprintf("added p50 latency at %v requests/s", rate), fmt.Sprintf("≤ %.0f µs", wantP50Added), d50, "µs", d50 <= wantP50Added)
-		check(fmt.Sprintf("added p99 latency at %v requests/s", rate), fmt.Sprintf("≤ %.0f µs", wantP99Added), d99, "µs", d99 <= wantP99Added)
+		check(fmt.Sprintf("added p50 latency at %v requests/s", rate), fmt.Sprintf("≤ %.0f µs", wantP50Added), d50, "µs", d50 <= wantP50Added,
+			byRound(ar, bare, func(a, b RoundFigures) float64 { return a.P50 - b.P50 }))
+		check(fmt.Sprintf("added p99 latency at %v requests/s", rate), fmt.Sprintf("≤ %.0f µs", wantP99Added), d99, "µs", d99 <= wantP99Added,
+			byRound(ar, bare, func(a, b RoundFigures) float64 { return a.P99 - b.P99 }))
 		if bare.CPU > 0 {
 			v := ar.CPU / bare.CPU
 			add("cpu_vs_bare", v)
-			check(fmt.Sprintf("CPU per request at %v requests/s", rate), fmt.Sprintf("≤ %.2f× bare", wantCPU), v, "×", v <= wantCPU)
+			check(fmt.Sprintf("CPU per request at %v requests/s", rate), fmt.Sprintf("≤ %.2f× bare", wantCPU), v, "×", v <= wantCPU,
+				byRound(ar, bare, func(a, b RoundFigures) float64 { return a.CPU / b.CPU }))
 		}
 	}
 	if pl := r.Pipeline; pl != nil {
 		v := pl.Router.AllocsPerOp - pl.Bare.AllocsPerOp
 		add("pipeline_allocs_over_bare", v)
-		check("allocations per request, in-process pipeline", fmt.Sprintf("≤ %.0f over bare", wantAllocsOver), v, "allocs", v <= wantAllocsOver)
+		check("allocations per request, in-process pipeline", fmt.Sprintf("≤ %.0f over bare", wantAllocsOver), v, "allocs", v <= wantAllocsOver, nil)
 	}
 	if ar, bare := pair("stream"); ar != nil && bare != nil && ar.TTFB != nil && bare.TTFB != nil {
 		v := ar.TTFB.P50 - bare.TTFB.P50
 		add("stream_ttfb_vs_bare_us", v)
-		check("stream time to first byte (p50)", fmt.Sprintf("≤ %.0f µs over bare", wantTTFBAdded), v, "µs", v <= wantTTFBAdded)
+		check("stream time to first byte (p50)", fmt.Sprintf("≤ %.0f µs over bare", wantTTFBAdded), v, "µs", v <= wantTTFBAdded,
+			byRound(ar, bare, func(a, b RoundFigures) float64 { return a.P50 - b.P50 }))
 		if up := r.scenario("stream").Row(TargetDirect); up != nil && up.Gaps != nil && ar.Gaps != nil {
 			g50, g99 := ar.Gaps.P50-up.Gaps.P50, ar.Gaps.P99-up.Gaps.P99
 			add("stream_gap_p99_vs_upstream_us", g99)
@@ -77,7 +83,7 @@ func evaluate(r *Results, p Plan) ([]Check, []ResultFigure) {
 			// A p99 below the upstream's is noise in the direct run, not buffering.
 			same := math.Abs(g50) <= wantGapTolerance && g99 <= wantGapTolerance && ar.MinEvents == up.MinEvents && ar.MaxEvents == up.MaxEvents
 			check("no buffering: event gaps (p50, p99) and events per stream as upstream's",
-				fmt.Sprintf("within %d µs, same count", wantGapTolerance), g99, "µs (p99)", same)
+				fmt.Sprintf("within %d µs, same count", wantGapTolerance), g99, "µs (p99)", same, nil)
 		}
 	}
 	if s := r.scenario("hold"); s != nil {
@@ -89,7 +95,7 @@ func evaluate(r *Results, p Plan) ([]Check, []ResultFigure) {
 			}
 			check(fmt.Sprintf("memory per open stream at %d streams", ar.Hold.Streams),
 				fmt.Sprintf("≤ %.0f KB, no failures", wantStreamKB), ar.Hold.KBPerStream, "KB",
-				ar.Hold.KBPerStream <= wantStreamKB && ar.Hold.Failed == 0)
+				ar.Hold.KBPerStream <= wantStreamKB && ar.Hold.Failed == 0, nil)
 		}
 	}
 	var errs int64
@@ -104,6 +110,19 @@ func evaluate(r *Results, p Plan) ([]Check, []ResultFigure) {
 		add("errors", float64(errs))
 	}
 	return checks, figs
+}
+
+// byRound computes a check's figure from each round's runs alone, or returns nil when the two
+// targets do not have the same two or more rounds.
+func byRound(ar, bare *Row, figure func(ar, bare RoundFigures) float64) []float64 {
+	if len(ar.Rounds) < 2 || len(ar.Rounds) != len(bare.Rounds) {
+		return nil
+	}
+	out := make([]float64, len(ar.Rounds))
+	for i := range out {
+		out[i] = figure(ar.Rounds[i], bare.Rounds[i])
+	}
+	return out
 }
 
 // ResultLine is the machine-readable last line of a session.
@@ -186,14 +205,21 @@ func (r *Results) Markdown() string {
 	var b bytes.Buffer
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	w("## Where ARouter stands (%s run, %s, %d CPUs, %s)\n\n", r.Plan, r.Started.UTC().Format("2006-01-02 15:04 UTC"), r.Machine.CPUs, r.Machine.GoVersion)
-	w("Against the bare fasthttp passthrough, measured in the same session; each figure is the median of the runs.\n\n")
-	w("| figure | target | measured | met |\n|---|---|---|---|\n")
+	w("Against the bare fasthttp passthrough, measured in the same session; each figure is the median of the runs. " +
+		"A round runs every target once, back to back; the same figure from each round alone shows how far the machine moved it during the session.\n\n")
+	w("| figure | target | measured | by round | met |\n|---|---|---|---|---|\n")
 	for _, c := range r.Checks {
-		val := trimFloat(fmt.Sprintf("%.2f", c.Value))
-		if c.Unit != "×" {
-			val = fmt.Sprintf("%.1f", c.Value)
+		format := func(v float64) string {
+			if c.Unit == "×" {
+				return trimFloat(fmt.Sprintf("%.2f", v))
+			}
+			return fmt.Sprintf("%.1f", v)
 		}
-		w("| %s | %s | %s %s | %s |\n", c.Name, c.Target, val, c.Unit, map[bool]string{true: "yes", false: "**no**"}[c.Met])
+		spread := "–"
+		if len(c.Rounds) > 0 {
+			spread = fmt.Sprintf("%s to %s", format(slices.Min(c.Rounds)), format(slices.Max(c.Rounds)))
+		}
+		w("| %s | %s | %s %s | %s | %s |\n", c.Name, c.Target, format(c.Value), c.Unit, spread, map[bool]string{true: "yes", false: "**no**"}[c.Met])
 	}
 	w("\n")
 	for _, s := range r.Scenarios {

@@ -237,3 +237,36 @@ func TestEventGapCheck(t *testing.T) {
 		}
 	}
 }
+
+// A check carries its figure from each round alone, and the report shows their range; targets
+// whose rounds do not pair up show none.
+func TestChecksShowEachRound(t *testing.T) {
+	r := sampleResults()
+	s := r.scenario("small_closed")
+	s.Row(TargetPassthrough).Rounds = []RoundFigures{{RPS: 40000}, {RPS: 38000}, {RPS: 42000}}
+	s.Row(TargetARouter).Rounds = []RoundFigures{{RPS: 37000}, {RPS: 36100}, {RPS: 39900}}
+	o := r.scenario("small_open")
+	o.Row(TargetPassthrough).Rounds = []RoundFigures{{P50: 120, P99: 900}, {P50: 125, P99: 1500}}
+	o.Row(TargetARouter).Rounds = []RoundFigures{{P50: 140, P99: 1000}} // a round short
+	r.Checks, r.Result = evaluate(r, FullPlan)
+
+	byName := map[string]Check{}
+	for _, c := range r.Checks {
+		byName[c.Name] = c
+	}
+	thr := byName["maximum throughput (small, closed loop)"]
+	want := []float64{37000.0 / 40000, 36100.0 / 38000, 39900.0 / 42000}
+	if len(thr.Rounds) != 3 || math.Abs(thr.Rounds[0]-want[0]) > 1e-9 || math.Abs(thr.Rounds[1]-want[1]) > 1e-9 || math.Abs(thr.Rounds[2]-want[2]) > 1e-9 {
+		t.Errorf("throughput by round = %v, want %v", thr.Rounds, want)
+	}
+	if p99 := byName["added p99 latency at 5000 requests/s"]; p99.Rounds != nil {
+		t.Errorf("p99 by round = %v, want none: the targets' rounds do not pair up", p99.Rounds)
+	}
+	md := r.Markdown()
+	if !strings.Contains(md, "| 0.93 × | 0.93 to 0.95 | yes |") {
+		t.Errorf("report lacks the throughput's range by round:\n%s", md)
+	}
+	if !strings.Contains(md, "| 100.0 µs | – | yes |") {
+		t.Errorf("report shows a range for p99 without rounds:\n%s", md)
+	}
+}

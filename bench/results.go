@@ -82,9 +82,20 @@ type Row struct {
 	// Held streams.
 	Hold *HoldFigures `json:"hold,omitempty"`
 
-	// PerRun keeps each run's headline figure (rps, or p50 for open loop and streams) so that
-	// the spread is visible.
-	PerRun []float64 `json:"per_run"`
+	// Rounds keeps each run's own figures, in run order. Run k of every target belongs to
+	// round k, and a round runs the targets back to back, so comparing targets round by round
+	// shows how far the machine moved a result (Check.Rounds).
+	Rounds []RoundFigures `json:"rounds,omitempty"`
+}
+
+// RoundFigures are one run's figures. Latencies are µs: the request's, or for streams the
+// time to first byte.
+type RoundFigures struct {
+	RPS float64 `json:"rps,omitempty"`
+	P50 float64 `json:"p50_us,omitempty"`
+	P99 float64 `json:"p99_us,omitempty"`
+	CPU float64 `json:"cpu_us,omitempty"` // per request, or per stream
+	KB  float64 `json:"kb_per_stream,omitempty"`
 }
 
 // HoldFigures is the memory an open stream costs a proxy.
@@ -142,6 +153,9 @@ type Check struct {
 	Value  float64 `json:"value"`
 	Unit   string  `json:"unit"`
 	Met    bool    `json:"met"`
+	// Rounds is the same figure from each round's runs alone (see Row.Rounds): its spread is
+	// how much of Value the machine's drift during the session could account for.
+	Rounds []float64 `json:"rounds,omitempty"`
 }
 
 // ResultFigure is one key=value of the RESULT line.

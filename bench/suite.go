@@ -251,12 +251,12 @@ func (s *session) closed(name, title, body string, tokens, conc, runs int, dur t
 				name, r+1, runs, t.Name, f.rps, f.lat.P50, f.lat.P99, f.cpu, f.errors)
 		}
 	}
-	s.finish(sc, figs, func(f runFigures) float64 { return f.rps })
+	s.finish(sc, figs)
 	return nil
 }
 
 // finish turns the runs into rows (medians) and the added latencies.
-func (s *session) finish(sc *Scenario, figs map[string][]runFigures, headline func(runFigures) float64) {
+func (s *session) finish(sc *Scenario, figs map[string][]runFigures) {
 	for _, t := range s.targets {
 		fs := figs[t.Name]
 		if len(fs) == 0 {
@@ -294,7 +294,7 @@ func (s *session) finish(sc *Scenario, figs map[string][]runFigures, headline fu
 			if row.Error == "" {
 				row.Error = f.err
 			}
-			row.PerRun = append(row.PerRun, headline(f))
+			row.Rounds = append(row.Rounds, RoundFigures{RPS: f.rps, P50: f.lat.P50, P99: f.lat.P99, CPU: f.cpu})
 		}
 		if m, err := t.Proc.Memory(); err == nil {
 			row.PeakKB = m.Peak
@@ -365,7 +365,7 @@ func (s *session) smallOpen() error {
 				r+1, p.Runs, t.Name, f.rps, f.lat.P50, f.lat.P99, f.lat.P999, f.cpu, f.late.P99, f.errors)
 		}
 	}
-	s.finish(sc, figs, func(f runFigures) float64 { return f.lat.P50 })
+	s.finish(sc, figs)
 	return nil
 }
 
@@ -435,7 +435,7 @@ func (s *session) streams() error {
 				row.MinEvents = r.res.MinEvents
 			}
 			row.MaxEvents = max(row.MaxEvents, r.res.MaxEvents)
-			row.PerRun = append(row.PerRun, r.ttfb.P50)
+			row.Rounds = append(row.Rounds, RoundFigures{P50: r.ttfb.P50, P99: r.ttfb.P99, CPU: r.cpu})
 		}
 		row.MinEvents = max(row.MinEvents, 0)
 		row.CPU = median(cpus)
@@ -503,7 +503,10 @@ func (s *session) hold() error {
 		agg.BaselineKB, agg.OpenKB = int64(median(base)), int64(median(open))
 		agg.OpenSeconds = median(secs)
 		row := &Row{Target: t.Name, Hold: &agg, PeakKB: agg.PeakKB, Errors: agg.Failed, Error: agg.FirstErr,
-			Sent: int64(p.HoldStreams * len(hs)), PerRun: kb}
+			Sent: int64(p.HoldStreams * len(hs))}
+		for _, k := range kb {
+			row.Rounds = append(row.Rounds, RoundFigures{KB: k})
+		}
 		sc.Rows = append(sc.Rows, row)
 	}
 	s.res.Scenarios = append(s.res.Scenarios, sc)
