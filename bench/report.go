@@ -113,7 +113,8 @@ func evaluate(r *Results, p Plan) ([]Check, []ResultFigure) {
 }
 
 // byRound computes a check's figure from each round's runs alone, or returns nil when the two
-// targets do not have the same two or more rounds.
+// targets do not have the same two or more rounds, or a round has no finite figure (a ratio
+// to a run that measured zero), which results.json could not hold either.
 func byRound(ar, bare *Row, figure func(ar, bare RoundFigures) float64) []float64 {
 	if len(ar.Rounds) < 2 || len(ar.Rounds) != len(bare.Rounds) {
 		return nil
@@ -121,6 +122,9 @@ func byRound(ar, bare *Row, figure func(ar, bare RoundFigures) float64) []float6
 	out := make([]float64, len(ar.Rounds))
 	for i := range out {
 		out[i] = figure(ar.Rounds[i], bare.Rounds[i])
+		if math.IsNaN(out[i]) || math.IsInf(out[i], 0) {
+			return nil
+		}
 	}
 	return out
 }

@@ -262,6 +262,13 @@ func TestChecksShowEachRound(t *testing.T) {
 	if p99 := byName["added p99 latency at 5000 requests/s"]; p99.Rounds != nil {
 		t.Errorf("p99 by round = %v, want none: the targets' rounds do not pair up", p99.Rounds)
 	}
+	// A run that measured no CPU gives no ratio, rather than an infinity results.json cannot hold.
+	bareOpen, arOpen := o.Row(TargetPassthrough), o.Row(TargetARouter)
+	bareOpen.Rounds = []RoundFigures{{CPU: 60}, {CPU: 0}}
+	arOpen.Rounds = []RoundFigures{{CPU: 66}, {CPU: 70}}
+	if got := byRound(arOpen, bareOpen, func(a, b RoundFigures) float64 { return a.CPU / b.CPU }); got != nil {
+		t.Errorf("CPU ratio by round with a zero = %v, want none", got)
+	}
 	md := r.Markdown()
 	if !strings.Contains(md, "| 0.93 × | 0.93 to 0.95 | yes |") {
 		t.Errorf("report lacks the throughput's range by round:\n%s", md)
