@@ -62,6 +62,9 @@ async function signIn(page, key) {
   await page.getByRole('heading', {name: 'API keys'}).waitFor();
 }
 
+// contextKey is the management key the page holds for the context it shows.
+const contextKey = page => page.evaluate(() => JSON.parse(sessionStorage.getItem('arouter.keys'))[sessionStorage.getItem('arouter.current')]);
+
 const shot = (page, name) => page.screenshot({path: path.join(shots, `${name}.png`), fullPage: true});
 
 let admin, memberKey, inferenceToken;
@@ -163,6 +166,54 @@ test('dashboard end to end', async t => {
     assert.match(await usage.textContent(), /^\$0\.0000\d+ of \$5\.00 this month$/);
     const fill = await admin.locator('tr', {hasText: 'billing-service'}).locator('.bar-fill').evaluate(e => e.style.width);
     assert.equal(fill, '1%');
+  });
+
+  await t.test('edits a key in a dialog: only what changed is sent, errors stay in the dialog', async () => {
+    const row = () => admin.locator('tr', {hasText: 'billing-service'});
+    const before = (await api('GET', '/v1/keys', await contextKey(admin))).body.data.find(k => k.name === 'billing-service');
+    const patches = [];
+    admin.on('request', r => { if (r.method() === 'PATCH') patches.push(r.postDataJSON()); });
+
+    // Cancel leaves the key alone.
+    await row().getByRole('button', {name: 'Edit billing-service'}).click();
+    let dlg = admin.getByRole('dialog');
+    assert.equal(await dlg.getByLabel('Name').inputValue(), 'billing-service');
+    assert.equal(await dlg.getByLabel('Spend limit (USD)').inputValue(), '5');
+    assert.equal(await dlg.getByLabel('Limit resets').inputValue(), 'monthly');
+    assert.ok(await dlg.getByLabel('openai/gpt-4o-mini').isChecked());
+    await dlg.getByLabel('Spend limit (USD)').fill('7');
+    await dlg.getByRole('button', {name: 'Cancel'}).click();
+    await dlg.waitFor({state: 'detached'});
+    await row().getByText(/of \$5\.00 this month$/).waitFor();
+
+    // A refused change shows the API's message and keeps the dialog and its input.
+    await row().getByRole('button', {name: 'Edit billing-service'}).click();
+    dlg = admin.getByRole('dialog');
+    await dlg.getByLabel('Name').fill('   ');
+    await dlg.getByRole('button', {name: 'Save changes'}).click();
+    await dlg.getByRole('alert').waitFor();
+    assert.match(await dlg.getByRole('alert').textContent(), /name/i);
+
+    // A real change: a larger daily limit, every model, prompt logging on.
+    await dlg.getByLabel('Name').fill('billing-service');
+    await dlg.getByLabel('Spend limit (USD)').fill('12.5');
+    await dlg.getByLabel('Limit resets').selectOption('daily');
+    await dlg.getByLabel('openai/gpt-4o-mini').uncheck();
+    await dlg.getByLabel(/prompts and answers/).check();
+    await shot(admin, 'keys-edit');
+    await dlg.getByRole('button', {name: 'Save changes'}).click();
+    await dlg.waitFor({state: 'detached'});
+    await row().getByText(/of \$12\.50 today$/).waitFor();
+    assert.match(await row().textContent(), /all models/);
+    assert.deepEqual(patches.at(-1), {limit: 12.5, limit_reset: 'daily', allowed_models: [], prompt_logging: true},
+      'the dialog sends only the fields the user changed');
+    const after = (await api('GET', '/v1/keys', await contextKey(admin))).body.data.find(k => k.hash === before.hash);
+    assert.equal(after.limit, 12.5);
+    assert.equal(after.limit_reset, 'daily');
+    assert.equal(after.allowed_models?.length ?? 0, 0, 'no restriction left');
+    assert.equal(after.prompt_logging, true);
+    assert.equal(after.expires_at, before.expires_at);
+    assert.equal(after.include_byok_in_limit, before.include_byok_in_limit);
   });
 
   await t.test('names are rendered as text, never as markup (XSS)', async () => {
