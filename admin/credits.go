@@ -50,7 +50,15 @@ func (c *call) addCredits() {
 		c.fail(err, errOrgNotFound)
 		return
 	}
-	c.api.ledger.AddCredits(c.p.Org.ID, amount)
 	c.api.log.Info("credits added", zap.Int64("org", c.p.Org.ID), zap.Stringer("usd", amount), zap.Int64("by", c.p.User.ID))
+	// The ledger takes the stored total, not the amount: the periodic reload may already have
+	// counted this grant, and a total read after the grant is stored includes it whichever
+	// came first (see budget.Ledger.RaiseCredits).
+	total, err := c.api.store.CreditsOf(c.context(), c.p.Org.ID)
+	if err != nil {
+		c.api.log.Warn("the grant is stored; it is usable after the next reload of credit totals", zap.Int64("org", c.p.Org.ID), zap.Error(err))
+	} else {
+		c.api.ledger.RaiseCredits(map[int64]money.Nanos{c.p.Org.ID: total})
+	}
 	c.getCredits()
 }

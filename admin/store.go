@@ -69,6 +69,7 @@ type Store interface {
 	RotateKey(ctx context.Context, old apikey.Hash, orgID int64, next *apikey.Key, oldExpiresAt time.Time) (*apikey.Key, error)
 
 	AddCredits(ctx context.Context, orgID int64, amount money.Nanos, byUserID int64) error
+	CreditsOf(ctx context.Context, orgID int64) (money.Nanos, error)
 
 	// InsertBYOK stores c as c.OrgID's live credential for c.Provider and sets c.ID and
 	// c.CreatedAt; a live credential for the same organization and provider is ErrExists.

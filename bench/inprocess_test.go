@@ -122,7 +122,7 @@ func startARouter(tb testing.TB, mockAddr string) *inproc {
 		}
 		tracker := health.NewTracker(names, health.Options{Metrics: set})
 		ledger := budget.New(budget.Options{RequireCredits: true})
-		ledger.AddCredits(1, 1_000_000*money.PerUSD)
+		ledger.RaiseCredits(map[int64]money.Nanos{1: 1_000_000 * money.PerUSD})
 		srv, err = proxy.New(proxy.Options{
 			Catalog: cat, Balancer: balancer.New(cat, balancer.Options{Health: tracker, Metrics: set}), Health: tracker,
 			Keys: keys, Budget: ledger, Records: records, Ready: st, Metrics: set,

@@ -7,11 +7,12 @@ import (
 	"time"
 
 	"github.com/arouter/arouter/apikey"
+	"github.com/arouter/arouter/money"
 )
 
 func TestAllocationsReserveSettle(t *testing.T) {
 	l := New(Options{RequireCredits: true})
-	l.AddCredits(7, 1000*usd)
+	l.RaiseCredits(map[int64]money.Nanos{7: 1000 * usd})
 	k := limited(1000*usd, apikey.Monthly)
 	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
 	r, _ := l.Reserve(k, 1, now) // first sight of the key creates its account

@@ -198,29 +198,21 @@ func (l *Ledger) Settle(r Reservation, c Charge, now time.Time) {
 	}
 }
 
-// AddCredits adds amount to a context's pool (after it was stored).
-func (l *Ledger) AddCredits(orgID int64, amount money.Nanos) {
-	p := l.pool(orgID)
-	p.mu.Lock()
-	p.credits += amount
-	p.mu.Unlock()
-	if l.remote != nil {
-		l.remote.AddCredits(orgID, amount)
-	}
-}
-
-// SetCredits sets each context's credits to the total the store holds for it. Totals are
-// the durable truth, so setting them is idempotent: a grant seen both through AddCredits and
-// through a later reload is not counted twice.
-func (l *Ledger) SetCredits(totals map[int64]money.Nanos) {
+// RaiseCredits brings each context's credits up to the total the store holds for it, and
+// never down. Grants are only ever added, so a context's total only grows, and every total
+// read from the store is at most the truth. Keeping the largest total seen makes the order in
+// which they arrive irrelevant: a periodic reload that read the store just before the API
+// stored a grant cannot undo it, and the API's total after a grant that a reload already
+// counted is not added on top (as adding the grant's amount would).
+func (l *Ledger) RaiseCredits(totals map[int64]money.Nanos) {
 	for id, total := range totals {
 		p := l.pool(id)
 		p.mu.Lock()
-		p.credits = total
+		p.credits = max(p.credits, total)
 		p.mu.Unlock()
 	}
-	if l.remote != nil {
-		l.remote.SetCredits(totals)
+	if l.remote != nil && len(totals) > 0 {
+		l.remote.RaiseCredits(totals)
 	}
 }
 

@@ -18,7 +18,7 @@ func limited(limit money.Nanos, reset apikey.Period) *apikey.Key {
 func TestReserveAndSettleChargeKeyAndPool(t *testing.T) {
 	t.Parallel()
 	l := New(Options{RequireCredits: true})
-	l.AddCredits(7, 10*usd)
+	l.RaiseCredits(map[int64]money.Nanos{7: 10 * usd})
 	k := limited(2*usd, apikey.NoReset)
 	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
 
@@ -137,7 +137,7 @@ func TestConcurrentRequestsCannotOverspend(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
 	l := New(Options{RequireCredits: true})
-	l.AddCredits(7, 100*usd)
+	l.RaiseCredits(map[int64]money.Nanos{7: 100 * usd})
 	k := limited(usd, apikey.NoReset)
 	r, _ := l.Reserve(k, 0, now)
 	l.Settle(r, Charge{Cost: usd - usd/100}, now) // 1 cent left
@@ -180,7 +180,7 @@ func TestBYOKIsTrackedApartAndCountsOnlyWhenAsked(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
 	l := New(Options{RequireCredits: true})
-	l.AddCredits(7, 10*usd)
+	l.RaiseCredits(map[int64]money.Nanos{7: 10 * usd})
 	k := limited(usd, apikey.Monthly)
 	r, _ := l.Reserve(k, 0, now)
 	l.Settle(r, Charge{Cost: usd / 20, BYOK: usd}, now) // a $1 request on BYOK, 5% fee
@@ -207,7 +207,7 @@ func TestBYOKIsTrackedApartAndCountsOnlyWhenAsked(t *testing.T) {
 func TestNegativeAmountsNeverAddCredit(t *testing.T) {
 	t.Parallel()
 	l := New(Options{RequireCredits: true})
-	l.AddCredits(7, usd)
+	l.RaiseCredits(map[int64]money.Nanos{7: usd})
 	k := limited(usd, apikey.NoReset)
 	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
 
@@ -236,20 +236,26 @@ func TestNegativeAmountsNeverAddCredit(t *testing.T) {
 	l.Settle(r, Charge{Cost: usd / 10}, now)
 }
 
-// TestSetCreditsIsIdempotent: a grant applied with AddCredits and then seen again in the
-// store's totals counts once.
-func TestSetCreditsIsIdempotent(t *testing.T) {
+// TestCreditsTakeTheLargestTotalSeen: the API and the periodic reload both report the store's
+// total; whichever order they come in, a grant counts once and a stale total (read before the
+// grant) takes nothing away.
+func TestCreditsTakeTheLargestTotalSeen(t *testing.T) {
 	t.Parallel()
-	l := New(Options{RequireCredits: true})
-	l.AddCredits(7, usd)
-	l.AddCredits(7, 2*usd) // the API's grant, applied at once
-	l.SetCredits(map[int64]money.Nanos{7: 3 * usd, 8: usd})
-	l.SetCredits(map[int64]money.Nanos{7: 3 * usd, 8: usd})
-	if got := l.Balance(7).Credits; got != 3*usd {
-		t.Fatalf("credits = %v, want 3", got)
-	}
-	if got := l.Balance(8).Credits; got != usd {
-		t.Fatalf("a context granted by another process: credits = %v, want 1", got)
+	for _, order := range [][]money.Nanos{
+		{usd, 3 * usd, 3 * usd}, // reload, the API's total after its grant, the next reload
+		{usd, 3 * usd, usd},     // the reload that read the store just before the grant lands last
+		{3 * usd, 3 * usd, usd}, // the reload already counted the grant; the API reports it again
+	} {
+		l := New(Options{RequireCredits: true})
+		for _, total := range order {
+			l.RaiseCredits(map[int64]money.Nanos{7: total, 8: usd})
+		}
+		if got := l.Balance(7).Credits; got != 3*usd {
+			t.Errorf("totals %v: credits = %v, want 3", order, got)
+		}
+		if got := l.Balance(8).Credits; got != usd {
+			t.Errorf("a context granted by another process: credits = %v, want 1", got)
+		}
 	}
 }
 

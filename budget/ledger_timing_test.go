@@ -5,11 +5,12 @@ import (
 	"time"
 
 	"github.com/arouter/arouter/apikey"
+	"github.com/arouter/arouter/money"
 )
 
 func BenchmarkReserveSettle(b *testing.B) {
 	l := New(Options{RequireCredits: true})
-	l.AddCredits(7, 1<<60)
+	l.RaiseCredits(map[int64]money.Nanos{7: 1 << 60})
 	k := limited(1<<60, apikey.Monthly)
 	now := time.Now()
 	b.ReportAllocs()

@@ -27,9 +27,9 @@ type Remote interface {
 	// Settle releases a reservation and charges its request's true cost. It must not block on
 	// the network: it queues, and retries until the Remote has taken it.
 	Settle(s Settlement)
-	// AddCredits and SetCredits mirror Ledger.AddCredits and SetCredits; they queue too.
-	AddCredits(orgID int64, amount money.Nanos)
-	SetCredits(totals map[int64]money.Nanos)
+	// RaiseCredits mirrors Ledger.RaiseCredits: the shared credits become the largest total
+	// seen, whatever the order in which replicas report them. It must not block either.
+	RaiseCredits(totals map[int64]money.Nanos)
 	// Fetch reads the shared counters of some key budgets and contexts, for periods containing
 	// now.
 	Fetch(ctx context.Context, budgetIDs, orgIDs []int64, now time.Time) (Snapshot, error)

@@ -236,27 +236,20 @@ func flag(b bool) int {
 	return 0
 }
 
-// AddCredits implements budget.Remote.
-func (b *Budgets) AddCredits(orgID int64, amount money.Nanos) {
-	go b.credits("add", map[int64]money.Nanos{orgID: amount})
+// RaiseCredits implements budget.Remote. It runs in the background: the order in which two
+// calls reach Redis does not matter, since the script keeps the larger total.
+func (b *Budgets) RaiseCredits(totals map[int64]money.Nanos) {
+	go b.raiseCredits(totals)
 }
 
-// SetCredits implements budget.Remote.
-func (b *Budgets) SetCredits(totals map[int64]money.Nanos) {
-	if len(totals) == 0 {
-		return
-	}
-	go b.credits("set", totals)
-}
-
-// credits runs the credits script. A failure is logged; the periodic reload of credit totals
-// (keys.refresh_after) sets them again.
-func (b *Budgets) credits(op string, amounts map[int64]money.Nanos) {
+// raiseCredits runs the credits script. A failure is logged; the periodic reload of credit
+// totals (keys.refresh_after) raises them again.
+func (b *Budgets) raiseCredits(totals map[int64]money.Nanos) {
 	ctx, cancel := context.WithTimeout(context.Background(), backgroundTimeout)
 	defer cancel()
-	args := make([]any, 0, 2+2*len(amounts))
-	args = append(args, b.o.Prefix, op)
-	for id, v := range amounts {
+	args := make([]any, 0, 1+2*len(totals))
+	args = append(args, b.o.Prefix)
+	for id, v := range totals {
 		args = append(args, id, int64(v))
 	}
 	if err := creditsScript.Run(ctx, b.bg, []string{b.seeded}, args...).Err(); err != nil {

@@ -305,7 +305,7 @@ func TestCreditsReachEveryReplica(t *testing.T) {
 	if _, refusal := b.ledger.Reserve(k, 1, t0); refusal.Reason != budget.NoCredits {
 		t.Fatalf("without credits: %+v", refusal)
 	}
-	a.ledger.AddCredits(1, 5)
+	a.ledger.RaiseCredits(map[int64]money.Nanos{1: 5})
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		if _, refusal := b.ledger.Reserve(k, 1, t0); refusal.Reason == budget.Admitted {
@@ -316,15 +316,27 @@ func TestCreditsReachEveryReplica(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	a.ledger.SetCredits(map[int64]money.Nanos{1: 0})
-	for {
-		if _, refusal := b.ledger.Reserve(k, 1, t0); refusal.Reason == budget.NoCredits {
-			break
+}
+
+// TestSharedCreditsTakeTheLargestTotal: replicas report store totals in no particular order
+// (the API's after a grant, each replica's periodic reload); a stale one, read before the
+// latest grant, must not lower the shared credits, and a repeated one must not add.
+func TestSharedCreditsTakeTheLargestTotal(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	r := f.replica(t, "", false, nil)
+	seed(t, r, budget.Snapshot{At: t0, Orgs: map[int64]budget.OrgBalance{1: {Credits: 2}, 2: {Credits: 9}}})
+	for _, totals := range []map[int64]money.Nanos{{1: 5}, {1: 3, 2: 4}, {1: 5}, {3: 1}} {
+		r.budgets.raiseCredits(totals) // synchronously: RaiseCredits runs it in the background
+	}
+	s, err := r.budgets.Fetch(context.Background(), nil, []int64{1, 2, 3}, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for org, want := range map[int64]money.Nanos{1: 5, 2: 9, 3: 1} {
+		if got := s.Orgs[org].Credits; got != want {
+			t.Errorf("organization %d: shared credits %d, want %d", org, got, want)
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("credits set on one replica never reached the other")
-		}
-		time.Sleep(time.Millisecond)
 	}
 }
 

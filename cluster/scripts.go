@@ -161,16 +161,16 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 `)
 
-// creditsScript adds to (ARGV[1] "add") or sets ("set") organizations' credits: ARGV pairs of
-// org and amount. Unseeded counters are left for the seed, which reads the store's totals.
+// creditsScript raises organizations' credits to the totals given (ARGV pairs of org and total
+// after the prefix) and never lowers them: grants only add, so the larger of two totals is the
+// later one. Unseeded counters are left for the seed, which reads the store's totals.
 var creditsScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-local p, op = ARGV[1], ARGV[2]
-for i = 3, #ARGV, 2 do
-  if op == 'add' then
-    redis.call('HINCRBY', p .. 'o:' .. ARGV[i], 'c', ARGV[i + 1])
-  else
-    redis.call('HSET', p .. 'o:' .. ARGV[i], 'c', ARGV[i + 1])
+local p = ARGV[1]
+for i = 2, #ARGV, 2 do
+  local key, total = p .. 'o:' .. ARGV[i], tonumber(ARGV[i + 1])
+  if total > tonumber(redis.call('HGET', key, 'c') or '0') then
+    redis.call('HSET', key, 'c', ARGV[i + 1])
   end
 end
 return 1

@@ -13,6 +13,7 @@ import (
 	"github.com/arouter/arouter/budget"
 	"github.com/arouter/arouter/cachekeys"
 	"github.com/arouter/arouter/catalog"
+	"github.com/arouter/arouter/money"
 )
 
 // oneKey is a cachekeys.Loader holding a single key: the store, reduced to what auth needs.
@@ -51,7 +52,7 @@ func newHotPath(tb testing.TB) *hotPath {
 		tb.Fatal(err)
 	}
 	ledger := budget.New(budget.Options{RequireCredits: true})
-	ledger.AddCredits(1, 1<<60)
+	ledger.RaiseCredits(map[int64]money.Nanos{1: 1 << 60})
 	h := &hotPath{
 		s: &Server{keys: keys, cat: cat, budget: ledger, opts: Options{DefaultMaxTokens: 4096},
 			routes: []route{{quotedModel: quoteJSON("gpt-4o-mini"), quotedPublic: quoteJSON("openai/gpt-4o-mini"), providerID: []byte("p")}}},

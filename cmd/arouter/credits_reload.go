@@ -18,8 +18,8 @@ type creditTotals interface {
 // creditReloader keeps the ledger's credits equal to the grants in the store, so that credits
 // added by another process on the same store (`arouter credits add` while the gateway runs)
 // are usable within one interval instead of after a restart. Grants made through this
-// gateway's API reach the ledger at once and are not counted twice (SetCredits is
-// idempotent).
+// gateway's API reach the ledger at once and are not counted twice (RaiseCredits keeps the
+// largest total seen, whatever the order of the API's and the reload's).
 type creditReloader struct {
 	stop chan struct{}
 	done chan struct{}
@@ -49,7 +49,7 @@ func startCreditReloader(st creditTotals, ledger *budget.Ledger, every time.Dura
 				continue
 			}
 			failing = false
-			ledger.SetCredits(totals)
+			ledger.RaiseCredits(totals)
 		}
 	}()
 	return r
