@@ -174,6 +174,8 @@ func (a *API) serve(ctx *fasthttp.RequestCtx, p *tenancy.Principal) {
 			"PATCH":  func(c *call) { c.setRole(parts[1], parts[3]) },
 			"DELETE": func(c *call) { c.removeMember(parts[1], parts[3]) },
 		})
+	case parts[0] == "orgs" && len(parts) == 5 && parts[2] == "members" && parts[4] == "invitation":
+		route(c, method, map[string]func(*call){"POST": func(c *call) { c.reinviteMember(parts[1], parts[3]) }})
 	case parts[0] == "management-keys" && len(parts) == 1:
 		route(c, method, map[string]func(*call){"GET": (*call).listManagementKeys, "POST": (*call).createManagementKey})
 	case parts[0] == "management-keys" && len(parts) == 2:

@@ -38,6 +38,44 @@ var (
 		"with POST /v1/invitations/redeem (arouter invitations redeem CODE)")
 )
 
+// newInvitation makes an unstored invitation of userID to the caller's organization, by the
+// caller, made at now, and returns it with its code, which exists only in this answer.
+func (c *call) newInvitation(userID int64, now time.Time) (*tenancy.Invitation, string, error) {
+	code, err := tenancy.GenerateInvitationCode()
+	if err != nil {
+		return nil, "", err
+	}
+	return &tenancy.Invitation{Hash: apikey.HashToken([]byte(code)), OrgID: c.p.Org.ID, UserID: userID, InvitedBy: c.p.User.ID,
+		CreatedAt: now.Truncate(time.Millisecond), ExpiresAt: now.Truncate(time.Second).Add(tenancy.InvitationTTL)}, code, nil
+}
+
+// reinviteMember serves POST /v1/orgs/{id}/members/{user}/invitation (Admins): a new code for
+// a member whose code expired or was lost. Their earlier unredeemed codes to the organization
+// stop working in the same transaction, so at most one is live. A member who already holds
+// management keys redeems it, as any invitation, only with one of their keys, so a new code
+// cannot be used by the Admin to take over a member's account.
+func (c *call) reinviteMember(org, user string) {
+	if !c.ownOrg(org) || !c.requireAdmin() {
+		return
+	}
+	id, ok := c.memberID(user)
+	if !ok {
+		return
+	}
+	inv, code, err := c.newInvitation(id, c.api.now().UTC())
+	if err != nil {
+		c.fail(err, errUserNotFound)
+		return
+	}
+	if err := c.api.store.ReinviteMember(c.context(), inv); err != nil {
+		c.fail(err, errUserNotFound)
+		return
+	}
+	c.api.log.Info("invitation reissued", zap.Int64("org", c.p.Org.ID), zap.Int64("user", id),
+		zap.Int64("invitation", inv.ID), zap.Int64("by", c.p.User.ID))
+	writeJSON(c.ctx, 201, map[string]any{"invitation": invitationObject{Code: code, ExpiresAt: timeJSON(inv.ExpiresAt)}})
+}
+
 // invitations serves /v1/invitations/…, which is the one part of the Management API that may
 // be called without a management key: a new account's first key comes from redeeming its
 // invitation. A key that is sent is authenticated as everywhere else.

@@ -197,6 +197,53 @@ func TestInvitationExpires(t *testing.T) {
 	}
 }
 
+// TestReinvitingAMemberReplacesTheirCode: an Admin issues a new code for a member whose code
+// expired; the new one works, the replaced one does not, and only an Admin of the member's own
+// organization may issue it.
+func TestReinvitingAMemberReplacesTheirCode(t *testing.T) {
+	t.Parallel()
+	e, clock, members := newInvitationEnv(t)
+	out := e.must(201, "POST", members, e.ann, map[string]any{"email": "slow@acme.test"})
+	expired, slowID := invitationCode(t, out), int64(out["data"].(map[string]any)["user"].(map[string]any)["id"].(float64))
+	clock.advance(8 * 24 * time.Hour)
+	reinvite := fmt.Sprintf("%s/%d/invitation", members, slowID)
+
+	first := e.must(201, "POST", reinvite, e.ann, nil)
+	lost := invitationCode(t, first)
+	if got, want := first["invitation"].(map[string]any)["expires_at"], clock.now().UTC().Truncate(time.Second).Add(tenancy.InvitationTTL).Format(time.RFC3339); got != want {
+		t.Errorf("expires_at %v, want %v", got, want)
+	}
+	fresh := invitationCode(t, e.must(201, "POST", reinvite, e.ann, nil)) // the first new code was lost too
+	for _, code := range []string{expired, lost} {
+		if status, raw := e.call("POST", "/v1/invitations/redeem", "", map[string]any{"code": code}); status != 404 {
+			t.Errorf("a replaced code: %d %s", status, raw)
+		}
+	}
+	slow := e.redeem(fresh, "")
+	if got := e.userID(slow); got != slowID {
+		t.Errorf("the new code's key acts as user %d, want %d", got, slowID)
+	}
+
+	// Refusals: a Member, a user who is not a member, another organization, a bad method.
+	other := int64(e.must(201, "POST", "/v1/orgs", e.root, map[string]any{"name": "Other"})["data"].(map[string]any)["id"].(float64))
+	for _, c := range []struct {
+		method, path, token string
+		status              int
+		says                string
+	}{
+		{"POST", reinvite, slow, 403, "admin"}, // slow is a Member
+		{"POST", fmt.Sprintf("%s/%d/invitation", members, e.userID(e.root)), e.ann, 404, "no such member"},
+		{"POST", fmt.Sprintf("%s/abc/invitation", members), e.ann, 404, "no such member"},
+		{"POST", fmt.Sprintf("/v1/orgs/%d/members/%d/invitation", other, slowID), e.ann, 404, ""},
+		{"GET", reinvite, e.ann, 405, ""},
+	} {
+		status, raw := e.call(c.method, c.path, c.token, nil)
+		if status != c.status || !strings.Contains(strings.ToLower(string(raw)), c.says) {
+			t.Errorf("%s %s: %d %s, want %d saying %q", c.method, c.path, status, raw, c.status, c.says)
+		}
+	}
+}
+
 // TestInvitationForAnExistingAccountNeedsItsKey: an account that holds management keys redeems
 // only with one of them; refusals leave the code valid.
 func TestInvitationForAnExistingAccountNeedsItsKey(t *testing.T) {

@@ -213,13 +213,11 @@ func (c *call) addMember(org string) {
 		c.fail(err, errUserNotFound)
 		return
 	}
-	code, err := tenancy.GenerateInvitationCode()
+	inv, code, err := c.newInvitation(u.ID, now)
 	if err != nil {
 		c.fail(err, errUserNotFound)
 		return
 	}
-	inv := &tenancy.Invitation{Hash: apikey.HashToken([]byte(code)), OrgID: c.p.Org.ID, UserID: u.ID, InvitedBy: c.p.User.ID,
-		CreatedAt: now.Truncate(time.Millisecond), ExpiresAt: now.Truncate(time.Second).Add(tenancy.InvitationTTL)}
 	if err := c.api.store.InviteMember(ctx, inv, role); err != nil {
 		if errors.Is(err, tenancy.ErrExists) {
 			newError(409, "%s is already a member; change their role with PATCH %s/%d", email, c.ctx.Path(), u.ID).write(c.ctx)

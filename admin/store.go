@@ -33,6 +33,10 @@ type Store interface {
 	// inv, in one transaction, and sets inv.ID and inv.CreatedAt; an existing membership is
 	// ErrExists.
 	InviteMember(ctx context.Context, inv *tenancy.Invitation, role tenancy.Role) error
+	// ReinviteMember stores inv for a user who is already a member of inv.OrgID and voids
+	// their unredeemed invitations to it, in one transaction, and sets inv.ID and
+	// inv.CreatedAt; a user who is not a member is ErrNotFound.
+	ReinviteMember(ctx context.Context, inv *tenancy.Invitation) error
 	// RedeemInvitation redeems the invitation whose code hashes to h, in one transaction: it
 	// must be live at now (not redeemed, voided by the member's removal, or expired) and its
 	// user still a member, else ErrNotFound; authorize, told whether the user ever held a

@@ -175,6 +175,32 @@ func TestInvitationCommands(t *testing.T) {
 		t.Errorf("second redemption: %s", msg)
 	}
 
+	// A lost code: the Admin reissues it by user id; the old one stops working.
+	t.Setenv("AROUTER_MANAGEMENT_KEY", teamKey)
+	lost, _ := arouter(0, "members", "add", "late@example.com", "--url", tg.url)
+	var lateID string
+	for _, m := range tg.mustCall(200, "GET", fmt.Sprintf("/v1/orgs/%d/members", teamID), teamKey, nil)["data"].([]any) {
+		if u := m.(map[string]any)["user"].(map[string]any); u["email"] == "late@example.com" {
+			lateID = fmt.Sprint(int64(u["id"].(float64)))
+		}
+	}
+	code, info = arouter(0, "members", "reinvite", lateID, "--url", tg.url)
+	if !strings.HasPrefix(code, "sk-ar-inv-v1-") || code == lost || !strings.Contains(info, "earlier codes no longer work") {
+		t.Fatalf("members reinvite: %q %q", code, info)
+	}
+	t.Setenv("AROUTER_MANAGEMENT_KEY", "")
+	if _, msg := arouter(1, "invitations", "redeem", lost, "--url", tg.url); !strings.Contains(msg, "already used") {
+		t.Errorf("the replaced code: %s", msg)
+	}
+	if lateKey, _ := arouter(0, "invitations", "redeem", code, "--url", tg.url); lateKey == "" {
+		t.Error("the reissued code redeemed to nothing")
+	}
+	t.Setenv("AROUTER_MANAGEMENT_KEY", teamKey)
+	if _, msg := arouter(1, "members", "reinvite", "999999", "--url", tg.url); !strings.Contains(msg, "no such member") {
+		t.Errorf("reinvite a non-member: %s", msg)
+	}
+	arouter(2, "members", "reinvite")
+
 	// An existing account: without its key the CLI says what to set; with it the code works.
 	other := tg.mustCall(201, "POST", "/v1/orgs", tg.adminToken, map[string]any{"name": "Other"})
 	otherID := int64(data(other)["id"].(float64))

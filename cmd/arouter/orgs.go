@@ -17,6 +17,8 @@ const orgsUsage = `usage: arouter orgs list                      the contexts yo
        arouter members add EMAIL [--role admin|member] [--name NAME]
                                               prints an invitation code to hand to them; they
                                               redeem it with "arouter invitations redeem CODE"
+       arouter members reinvite USER_ID       a new invitation code for a member whose code expired
+                                              or was lost; their earlier codes stop working (admins)
        arouter members set-role USER_ID admin|member
        arouter members remove USER_ID
        arouter credits [show]                 the context's credits and usage (admins)
@@ -44,7 +46,7 @@ func orgsCmd(group string, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	arity := map[string]int{"orgs list": 0, "orgs create": 1, "members list": 0, "members add": 1,
-		"members set-role": 2, "members remove": 1, "credits show": 0, "credits add": 1, "orgs prompt-logging": 1}
+		"members reinvite": 1, "members set-role": 2, "members remove": 1, "credits show": 0, "credits add": 1, "orgs prompt-logging": 1}
 	n, ok := arity[group+" "+sub]
 	if group+" "+sub == "orgs prompt-logging" && len(pos) == 0 {
 		n = 0 // show the setting
@@ -149,20 +151,13 @@ func orgsCmd(group string, args []string, stdout, stderr io.Writer) error {
 		if err := c.do("POST", members, body, &out); err != nil {
 			return err
 		}
-		var inv struct {
-			Code      string `json:"code"`
-			ExpiresAt string `json:"expires_at"`
+		return printInvitation(out, fmt.Sprintf("added %s as %s", pos[0], *role), *cf.url, stdout, stderr)
+	case "members reinvite":
+		if err := c.do("POST", members+"/"+pos[0]+"/invitation", nil, &out); err != nil {
+			return err
 		}
-		if err := json.Unmarshal(out["invitation"], &inv); err != nil || inv.Code == "" {
-			return fmt.Errorf("the gateway's answer has no invitation code: %s", out["invitation"])
-		}
-		fmt.Fprintln(stdout, inv.Code)
-		fmt.Fprintf(stderr, "added %s as %s. The invitation code above is shown only this once and works once, until %s.\n"+
-			"Hand it to them; they redeem it for their own management key with\n\n"+
-			"    arouter invitations redeem CODE --url %s\n\n"+
-			"(or POST /v1/invitations/redeem). If their account already has management keys, they set\n"+
-			"AROUTER_MANAGEMENT_KEY to one of them first.\n", pos[0], *role, inv.ExpiresAt, *cf.url)
-		return nil
+		return printInvitation(out, fmt.Sprintf("issued a new invitation for user %s; their earlier codes no longer work", pos[0]),
+			*cf.url, stdout, stderr)
 	case "members set-role":
 		if err := c.do("PATCH", members+"/"+pos[0], map[string]any{"role": pos[1]}, nil); err != nil {
 			return err
@@ -186,6 +181,25 @@ func orgsCmd(group string, args []string, stdout, stderr io.Writer) error {
 		}
 		return printJSON(stdout, out["data"])
 	}
+}
+
+// printInvitation prints the invitation code of an answer (members add, members reinvite) on
+// stdout, and on stderr what happened and how the member redeems it.
+func printInvitation(out map[string]json.RawMessage, what, url string, stdout, stderr io.Writer) error {
+	var inv struct {
+		Code      string `json:"code"`
+		ExpiresAt string `json:"expires_at"`
+	}
+	if err := json.Unmarshal(out["invitation"], &inv); err != nil || inv.Code == "" {
+		return fmt.Errorf("the gateway's answer has no invitation code: %s", out["invitation"])
+	}
+	fmt.Fprintln(stdout, inv.Code)
+	fmt.Fprintf(stderr, "%s. The invitation code above is shown only this once and works once, until %s.\n"+
+		"Hand it to them; they redeem it for their own management key with\n\n"+
+		"    arouter invitations redeem CODE --url %s\n\n"+
+		"(or POST /v1/invitations/redeem). If their account already has management keys, they set\n"+
+		"AROUTER_MANAGEMENT_KEY to one of them first.\n", what, inv.ExpiresAt, url)
+	return nil
 }
 
 // orgPromptLogging shows the current organization's prompt-logging switch (no arguments) or

@@ -81,11 +81,26 @@ async function members(box, state) {
         await load();
       } catch (e) { fill(once, errorBox(e)); }
     })}, 'Remove');
+    // A new invitation code, for a member whose code expired or was lost; you hold your own keys.
+    const reinvite = m.user.id === state.me.user.id ? null : h('button', {type: 'button', 'aria-label': `New invitation code for ${who}`,
+      onclick: () => busy(reinvite, async () => {
+        if (!await confirm(`Issue a new invitation code for ${m.user.email}? Codes issued to them before stop working.`, 'Issue code')) return;
+        try {
+          const res = await post(`/v1/orgs/${enc(id)}/members/${enc(m.user.id)}/invitation`);
+          showCode(m.user.email, res.invitation);
+        } catch (e) { fill(once, errorBox(e)); }
+      })}, 'New code');
     return h('tr', {},
       h('th', {scope: 'row'}, h('span', {class: 'name'}, m.user.name), h('br'), h('span', {class: 'hint'}, m.user.email)),
       h('td', {}, h('span', {class: 'role'}, m.role)),
       h('td', {}, when(m.joined_at)),
-      h('td', {class: 'actions'}, role, save, remove));
+      h('td', {class: 'actions'}, role, save, reinvite, remove));
+  }
+  function showCode(email, invitation) {
+    const panel = secretPanel(`Invitation code for ${email}`, invitation.code,
+      `Hand this code to them: it is shown only this once and can be redeemed once, until ${when(invitation.expires_at)}, for their own management key.`);
+    fill(once, panel);
+    panel.focus();
   }
   const email = h('input', {type: 'email', required: true, autocomplete: 'off'});
   const newRole = h('select', {}, h('option', {value: 'member'}, 'Member'), h('option', {value: 'admin'}, 'Admin'));
@@ -99,10 +114,7 @@ async function members(box, state) {
           const res = await post(`/v1/orgs/${enc(id)}/members`, {email: email.value.trim(), role: newRole.value});
           email.value = '';
           fill(status);
-          const panel = secretPanel(`Invitation code for ${res.data.user.email}`, res.invitation.code,
-            `Hand this code to them: it is shown only this once and can be redeemed once, until ${when(res.invitation.expires_at)}, for their own management key.`);
-          fill(once, panel);
-          panel.focus();
+          showCode(res.data.user.email, res.invitation);
           await load();
         } catch (e2) { fill(status, errorBox(e2)); }
       });

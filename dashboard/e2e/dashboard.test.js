@@ -121,8 +121,17 @@ test('dashboard end to end', async t => {
     assert.match(code, /^sk-ar-inv-v1-/);
     await admin.getByRole('button', {name: 'Copy'}).waitFor();
     await admin.getByRole('row', {name: /dev@example\.com/}).waitFor();
+    // The code is lost: a new one replaces it, after a confirmation. Your own row offers none.
+    assert.equal(await admin.getByRole('row', {name: /admin@localhost/}).getByRole('button', {name: /^New invitation code/}).count(), 0);
+    await admin.getByRole('button', {name: 'New invitation code for dev'}).click();
+    await admin.getByRole('dialog').getByRole('button', {name: 'Issue code'}).click();
+    await admin.locator('.once h3', {hasText: 'Invitation code for dev@example.com'}).waitFor();
+    await admin.waitForFunction(old => document.querySelector('.once [data-secret]').textContent !== old, code);
+    const fresh = await admin.locator('.once [data-secret]').textContent();
+    assert.match(fresh, /^sk-ar-inv-v1-/);
+    assert.equal((await api('POST', '/v1/invitations/redeem', null, {code})).status, 404, 'the replaced code is dead');
     // The member redeems the code (a new account: no Authorization) for their own key.
-    const r = await api('POST', '/v1/invitations/redeem', null, {code});
+    const r = await api('POST', '/v1/invitations/redeem', null, {code: fresh});
     assert.equal(r.status, 201, JSON.stringify(r.body));
     memberKey = r.body.key;
     // Roles: promote, then demote again (the member's checks below need a Member).

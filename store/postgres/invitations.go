@@ -48,16 +48,45 @@ func (s *Store) InviteMember(ctx context.Context, inv *tenancy.Invitation, role 
 		if err != nil {
 			return err
 		}
-		err = tx.QueryRow(ctx,
-			"INSERT INTO invitations (hash, org_id, user_id, invited_by, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-			inv.Hash[:], inv.OrgID, inv.UserID, inv.InvitedBy, created.UnixMilli(), inv.ExpiresAt.UnixMilli()).Scan(&id)
-		if isDuplicate(err) {
-			return fmt.Errorf("invitation with this hash %w", tenancy.ErrExists)
-		}
+		id, err = insertInvitation(ctx, tx, inv, created)
 		return err
 	})
 	if err != nil {
 		return fmt.Errorf("invite user %d to organization %d: %w", inv.UserID, inv.OrgID, err)
+	}
+	inv.ID, inv.CreatedAt = id, created
+	return nil
+}
+
+// ReinviteMember stores inv as a new invitation of a user who is already a member of
+// inv.OrgID, voiding their unredeemed invitations to it in the same transaction, so that at
+// most one code of theirs is live: an Admin reissues a code that expired or was lost. It sets
+// inv.ID and inv.CreatedAt (now if zero, rounded to the millisecond in UTC). A user who is not
+// a member returns an error wrapping tenancy.ErrNotFound, a stored hash one wrapping
+// tenancy.ErrExists. On error inv is unchanged and the earlier codes stay as they were. It
+// locks the organization (lockChange), as RemoveMember and RedeemInvitation do.
+func (s *Store) ReinviteMember(ctx context.Context, inv *tenancy.Invitation) error {
+	created := roundMS(inv.CreatedAt)
+	if created.IsZero() {
+		created = roundMS(time.Now())
+	}
+	var id int64
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		if err := lockOrg(ctx, tx, inv.OrgID, lockChange); err != nil {
+			return err
+		}
+		if _, err := memberRole(ctx, tx, inv.OrgID, inv.UserID); err != nil {
+			return err
+		}
+		if err := voidInvitations(ctx, tx, inv.OrgID, inv.UserID, created.UnixMilli()); err != nil {
+			return err
+		}
+		var err error
+		id, err = insertInvitation(ctx, tx, inv, created)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("reinvite user %d to organization %d: %w", inv.UserID, inv.OrgID, err)
 	}
 	inv.ID, inv.CreatedAt = id, created
 	return nil
@@ -147,11 +176,23 @@ func (s *Store) RedeemInvitation(ctx context.Context, h apikey.Hash, now time.Ti
 }
 
 // voidInvitations voids userID's unredeemed invitations to orgID, inside the transaction that
-// removes the membership, so that a code handed out before the removal cannot be redeemed if
-// the user is added again later.
+// removes the membership (so that a code handed out before the removal cannot be redeemed if
+// the user is added again later) or that reissues their code.
 func voidInvitations(ctx context.Context, tx pgx.Tx, orgID, userID int64, now int64) error {
 	_, err := tx.Exec(ctx,
 		"UPDATE invitations SET voided_at = $1 WHERE org_id = $2 AND user_id = $3 AND redeemed_at IS NULL AND voided_at IS NULL",
 		now, orgID, userID)
 	return err
+}
+
+// insertInvitation stores inv, made at created, and returns its id; a stored hash is ErrExists.
+func insertInvitation(ctx context.Context, tx pgx.Tx, inv *tenancy.Invitation, created time.Time) (int64, error) {
+	var id int64
+	err := tx.QueryRow(ctx,
+		"INSERT INTO invitations (hash, org_id, user_id, invited_by, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+		inv.Hash[:], inv.OrgID, inv.UserID, inv.InvitedBy, created.UnixMilli(), inv.ExpiresAt.UnixMilli()).Scan(&id)
+	if isDuplicate(err) {
+		return 0, fmt.Errorf("invitation with this hash %w", tenancy.ErrExists)
+	}
+	return id, err
 }

@@ -45,20 +45,41 @@ func (s *Store) InviteMember(ctx context.Context, inv *tenancy.Invitation, role 
 		if err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx,
-			"INSERT INTO invitations (hash, org_id, user_id, invited_by, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
-			inv.Hash[:], inv.OrgID, inv.UserID, inv.InvitedBy, created.UnixMilli(), inv.ExpiresAt.UnixMilli())
-		if isDuplicate(err) {
-			return fmt.Errorf("invitation with this hash %w", tenancy.ErrExists)
-		}
-		if err != nil {
-			return err
-		}
-		id, err = res.LastInsertId()
+		id, err = insertInvitation(ctx, tx, inv, created)
 		return err
 	})
 	if err != nil {
 		return fmt.Errorf("invite user %d to organization %d: %w", inv.UserID, inv.OrgID, err)
+	}
+	inv.ID, inv.CreatedAt = id, created
+	return nil
+}
+
+// ReinviteMember stores inv as a new invitation of a user who is already a member of
+// inv.OrgID, voiding their unredeemed invitations to it in the same transaction, so that at
+// most one code of theirs is live: an Admin reissues a code that expired or was lost. It sets
+// inv.ID and inv.CreatedAt (now if zero, rounded to the millisecond in UTC). A user who is not
+// a member returns an error wrapping tenancy.ErrNotFound, a stored hash one wrapping
+// tenancy.ErrExists. On error inv is unchanged and the earlier codes stay as they were.
+func (s *Store) ReinviteMember(ctx context.Context, inv *tenancy.Invitation) error {
+	created := roundMS(inv.CreatedAt)
+	if created.IsZero() {
+		created = roundMS(time.Now())
+	}
+	var id int64
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := memberRole(ctx, tx, inv.OrgID, inv.UserID); err != nil {
+			return err
+		}
+		if err := voidInvitations(ctx, tx, inv.OrgID, inv.UserID, created.UnixMilli()); err != nil {
+			return err
+		}
+		var err error
+		id, err = insertInvitation(ctx, tx, inv, created)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("reinvite user %d to organization %d: %w", inv.UserID, inv.OrgID, err)
 	}
 	inv.ID, inv.CreatedAt = id, created
 	return nil
@@ -139,11 +160,25 @@ func (s *Store) RedeemInvitation(ctx context.Context, h apikey.Hash, now time.Ti
 }
 
 // voidInvitations voids userID's unredeemed invitations to orgID, inside the transaction that
-// removes the membership, so that a code handed out before the removal cannot be redeemed if
-// the user is added again later.
+// removes the membership (so that a code handed out before the removal cannot be redeemed if
+// the user is added again later) or that reissues their code.
 func voidInvitations(ctx context.Context, tx *sql.Tx, orgID, userID int64, now int64) error {
 	_, err := tx.ExecContext(ctx,
 		"UPDATE invitations SET voided_at = ? WHERE org_id = ? AND user_id = ? AND redeemed_at IS NULL AND voided_at IS NULL",
 		now, orgID, userID)
 	return err
+}
+
+// insertInvitation stores inv, made at created, and returns its id; a stored hash is ErrExists.
+func insertInvitation(ctx context.Context, tx *sql.Tx, inv *tenancy.Invitation, created time.Time) (int64, error) {
+	res, err := tx.ExecContext(ctx,
+		"INSERT INTO invitations (hash, org_id, user_id, invited_by, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
+		inv.Hash[:], inv.OrgID, inv.UserID, inv.InvitedBy, created.UnixMilli(), inv.ExpiresAt.UnixMilli())
+	if isDuplicate(err) {
+		return 0, fmt.Errorf("invitation with this hash %w", tenancy.ErrExists)
+	}
+	if err != nil {
+		return 0, err
+	}
+	return res.LastInsertId()
 }

@@ -37,6 +37,7 @@ type Store interface {
 	PrincipalByManagementKey(ctx context.Context, h apikey.Hash) (*tenancy.Principal, error)
 
 	InviteMember(ctx context.Context, inv *tenancy.Invitation, role tenancy.Role) error
+	ReinviteMember(ctx context.Context, inv *tenancy.Invitation) error
 	RedeemInvitation(ctx context.Context, h apikey.Hash, now time.Time, k *tenancy.ManagementKey,
 		authorize func(inv *tenancy.Invitation, hadKeys bool) error) (*tenancy.Invitation, error)
 

@@ -18,6 +18,7 @@ func TestInvitations(t *testing.T, h Harness) {
 	t.Run("InviteMember", func(t *testing.T) { testInviteMember(t, h) })
 	t.Run("RedeemInvitation", func(t *testing.T) { testRedeemInvitation(t, h) })
 	t.Run("RemoveMemberVoidsInvitations", func(t *testing.T) { testRemoveMemberVoidsInvitations(t, h) })
+	t.Run("ReinviteMember", func(t *testing.T) { testReinviteMember(t, h) })
 	t.Run("RedeemInvitationRace", func(t *testing.T) { testRedeemInvitationRace(t, h) })
 }
 
@@ -148,6 +149,52 @@ func testRemoveMemberVoidsInvitations(t *testing.T, h Harness) {
 	Must(t, s.InviteMember(ctx, fresh, tenancy.RoleMember))
 	if _, err := s.RedeemInvitation(ctx, old.Hash, now, NewManagementKey(1, 0, 0), allow); !errors.Is(err, tenancy.ErrNotFound) {
 		t.Errorf("a code from before the removal: %v", err)
+	}
+	for _, inv := range []*tenancy.Invitation{fresh, elsewhere} {
+		if _, err := s.RedeemInvitation(ctx, inv.Hash, now, NewManagementKey(int(inv.ID)+10, 0, 0), allow); err != nil {
+			t.Errorf("invitation %d: %v", inv.ID, err)
+		}
+	}
+}
+
+// testReinviteMember: a reissued code replaces the member's live one in that organization only;
+// a user who is not a member gets none, and nothing changes for them.
+func testReinviteMember(t *testing.T, h Harness) {
+	t.Parallel()
+	s := h.Open(t)
+	ctx := context.Background()
+	alice, bob, carol := NewUser(t, s, "alice"), NewUser(t, s, "bob"), NewUser(t, s, "carol")
+	acme, other := NewOrg(t, s, "acme", alice.ID), NewOrg(t, s, "other", alice.ID)
+	now := time.Now()
+	old, elsewhere := NewInvitation(1, acme.ID, bob.ID, alice.ID, now), NewInvitation(2, other.ID, bob.ID, alice.ID, now)
+	Must(t, s.InviteMember(ctx, old, tenancy.RoleMember))
+	Must(t, s.InviteMember(ctx, elsewhere, tenancy.RoleMember))
+
+	fresh := NewInvitation(3, acme.ID, bob.ID, alice.ID, now.Add(time.Hour))
+	Must(t, s.ReinviteMember(ctx, fresh))
+	if fresh.ID == 0 || !fresh.CreatedAt.Equal(roundMS(now.Add(time.Hour))) {
+		t.Errorf("ReinviteMember set %+v", *fresh)
+	}
+	if got := Roles(t, s, acme.ID); got != "alice:admin bob:member" {
+		t.Errorf("members after the reissue: %s", got)
+	}
+	for _, c := range []struct {
+		name string
+		inv  *tenancy.Invitation
+		want error
+	}{
+		{"not a member", NewInvitation(4, acme.ID, carol.ID, alice.ID, now), tenancy.ErrNotFound},
+		{"unknown org", NewInvitation(5, 999, bob.ID, alice.ID, now), tenancy.ErrNotFound},
+		{"a stored hash", NewInvitation(3, acme.ID, bob.ID, alice.ID, now), tenancy.ErrExists},
+	} {
+		if err := s.ReinviteMember(ctx, c.inv); !errors.Is(err, c.want) || c.inv.ID != 0 {
+			t.Errorf("%s: %v, want %v", c.name, err, c.want)
+		}
+	}
+	// The refused reissue with a stored hash voided nothing: fresh is still live. The old code
+	// is dead, the code to the other organization untouched.
+	if _, err := s.RedeemInvitation(ctx, old.Hash, now, NewManagementKey(1, 0, 0), allow); !errors.Is(err, tenancy.ErrNotFound) {
+		t.Errorf("the replaced code: %v", err)
 	}
 	for _, inv := range []*tenancy.Invitation{fresh, elsewhere} {
 		if _, err := s.RedeemInvitation(ctx, inv.Hash, now, NewManagementKey(int(inv.ID)+10, 0, 0), allow); err != nil {
