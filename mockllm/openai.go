@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -32,7 +33,45 @@ type chatRequest struct {
 	StreamOptions       *streamOptions  `json:"stream_options"`
 	MaxTokens           *int            `json:"max_tokens"`
 	MaxCompletionTokens *int            `json:"max_completion_tokens"`
+	Tools               []openaiTool    `json:"tools"`
+	ToolChoice          json.RawMessage `json:"tool_choice"`
 	Mock                json.RawMessage `json:"mock"` // partial Behavior for this request only
+}
+
+// openaiTool is one entry of "tools": {"type":"function","function":{"name",…,"parameters"}}.
+type openaiTool struct {
+	Type     string `json:"type"`
+	Function struct {
+		Name       string          `json:"name"`
+		Parameters json.RawMessage `json:"parameters"`
+	} `json:"function"`
+}
+
+// forcedTool reads tool_choice: whether it forces a call ("required", or a named function)
+// and the function it names ("" for any).
+func (r *chatRequest) forcedTool() (forced bool, name string) {
+	var word string
+	if json.Unmarshal(r.ToolChoice, &word) == nil {
+		return word == "required", ""
+	}
+	var named struct {
+		Type     string `json:"type"`
+		Function struct {
+			Name string `json:"name"`
+		} `json:"function"`
+	}
+	if json.Unmarshal(r.ToolChoice, &named) == nil && named.Type == "function" {
+		return true, named.Function.Name
+	}
+	return false, ""
+}
+
+func (r *chatRequest) toolSpecs() []toolSpec {
+	specs := make([]toolSpec, len(r.Tools))
+	for i, t := range r.Tools {
+		specs[i] = toolSpec{name: t.Function.Name, params: t.Function.Parameters}
+	}
+	return specs
 }
 
 type streamOptions struct {
@@ -139,6 +178,20 @@ func (r *chatRequest) validate() *apiError {
 				p.name, "integer_below_min_value")
 		}
 	}
+	for i, t := range r.Tools {
+		if t.Function.Name == "" {
+			param := "tools[" + strconv.Itoa(i) + "].function.name"
+			return badRequest("Missing required parameter: '"+param+"'.", param, "missing_required_parameter")
+		}
+	}
+	if len(r.ToolChoice) > 0 && string(r.ToolChoice) != "null" {
+		if len(r.Tools) == 0 {
+			return badRequest("Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are specified.", "tool_choice", "")
+		}
+		if forced, name := r.forcedTool(); forced && name != "" && !slices.ContainsFunc(r.Tools, func(t openaiTool) bool { return t.Function.Name == name }) {
+			return badRequest("Invalid value for 'tool_choice': function '"+name+"' is not among the 'tools'.", "tool_choice", "invalid_value")
+		}
+	}
 	if r.StreamOptions != nil && !r.Stream {
 		return badRequest("The 'stream_options' parameter is only allowed when 'stream' is enabled.", "stream_options", "")
 	}
@@ -229,13 +282,17 @@ func (s *Server) openaiChat(ctx *fasthttp.RequestCtx) {
 		return
 	}
 
+	id := s.newID()
+	created := time.Now().Unix()
+	if forced, name := req.forcedTool(); forced {
+		s.openaiToolCall(ctx, &b, &req, planToolCall(req.toolSpecs(), name, req.seed()), id, created)
+		return
+	}
 	text, usage, truncated := planCompletion(&b, req.seed(), req.promptTokens(), req.tokenCap())
 	finish := "stop"
 	if truncated {
 		finish = "length"
 	}
-	id := s.newID()
-	created := time.Now().Unix()
 
 	if !req.Stream {
 		body := appendChatCompletion(nil, id, req.Model, created, text.rest(), finish, usage)
@@ -255,6 +312,33 @@ func (s *Server) openaiChat(ctx *fasthttp.RequestCtx) {
 		usage:        usage,
 	}
 	s.streamTo(ctx, "text/event-stream", enc, &text, &b)
+}
+
+// openaiToolCall answers with call instead of text: a message whose tool_calls hold it, or a
+// stream that names the function first and then delivers the arguments in fragments, finish
+// reason "tool_calls" either way.
+func (s *Server) openaiToolCall(ctx *fasthttp.RequestCtx, b *Behavior, req *chatRequest, call plannedCall, id string, created int64) {
+	usage := usageCounts{prompt: req.promptTokens(), cached: min(b.CachedTokens, req.promptTokens()), content: call.tokens(),
+		reasoning: b.ReasoningTokens}
+	callID := s.newIDWith("call_", 24)
+	if !req.Stream {
+		body := appendChatCompletionToolCall(nil, id, req.Model, created, callID, call, usage)
+		if b.Fault == FaultMalformed {
+			body = body[:len(body)/2]
+		}
+		ctx.SetContentType("application/json")
+		ctx.SetBody(body)
+		return
+	}
+	enc := &openaiToolStream{openaiStream: openaiStream{
+		prefix:       appendChunkPrefix(nil, id, req.Model, created),
+		id:           id,
+		includeUsage: req.StreamOptions != nil && req.StreamOptions.IncludeUsage,
+		finishReason: "tool_calls",
+		usage:        usage,
+	}, callID: callID, name: call.name}
+	frags := argumentFragments(call.args)
+	s.streamTo(ctx, "text/event-stream", enc, &frags, b)
 }
 
 // openaiFault answers the faults that replace the response outright (status,

@@ -84,6 +84,26 @@ func appendChatCompletion(b []byte, id, model string, created int64, content, fi
 	return append(b, `,"service_tier":"default","system_fingerprint":"fp_mock"}`...)
 }
 
+// appendChatCompletionToolCall appends a chat.completion body whose message calls a tool:
+// content null, the call in tool_calls, finish reason "tool_calls".
+func appendChatCompletionToolCall(b []byte, id, model string, created int64, callID string, call plannedCall, u usageCounts) []byte {
+	b = append(b, `{"id":`...)
+	b = appendJSONString(b, id)
+	b = append(b, `,"object":"chat.completion","created":`...)
+	b = strconv.AppendInt(b, created, 10)
+	b = append(b, `,"model":`...)
+	b = appendJSONString(b, model)
+	b = append(b, `,"choices":[{"index":0,"message":{"role":"assistant","content":null,"tool_calls":[{"id":`...)
+	b = appendJSONString(b, callID)
+	b = append(b, `,"type":"function","function":{"name":`...)
+	b = appendJSONString(b, call.name)
+	b = append(b, `,"arguments":`...)
+	b = appendJSONString(b, call.args)
+	b = append(b, `}}],"refusal":null,"annotations":[]},"logprobs":null,"finish_reason":"tool_calls"}],"usage":`...)
+	b = appendUsage(b, u)
+	return append(b, `,"service_tier":"default","system_fingerprint":"fp_mock"}`...)
+}
+
 // appendChunkPrefix appends the part every chunk of one stream shares, up to
 // and including the opening bracket of "choices", so per-token work is one
 // append of the prefix plus the token.
@@ -157,6 +177,34 @@ func (o *openaiStream) finish(ew *eventWriter) error {
 		}
 	}
 	return o.done(ew)
+}
+
+// openaiToolStream streams a tool call as OpenAI does: the first chunk carries the call's id
+// and name with empty arguments, each later one a fragment of the arguments, all at
+// tool_calls index 0.
+type openaiToolStream struct {
+	openaiStream
+	callID, name string
+}
+
+func (o *openaiToolStream) start(ew *eventWriter) error {
+	ew.buf = append(ew.buf, o.prefix...)
+	ew.buf = append(ew.buf, `{"index":0,"delta":{"role":"assistant","content":null,"tool_calls":[{"index":0,"id":`...)
+	ew.buf = appendJSONString(ew.buf, o.callID)
+	ew.buf = append(ew.buf, `,"type":"function","function":{"name":`...)
+	ew.buf = appendJSONString(ew.buf, o.name)
+	ew.buf = append(ew.buf, `,"arguments":""}}],"refusal":null},"logprobs":null,"finish_reason":null}`...)
+	ew.buf = o.end(ew.buf)
+	return ew.flush()
+}
+
+func (o *openaiToolStream) content(ew *eventWriter, frag string) error {
+	ew.buf = append(ew.buf, o.prefix...)
+	ew.buf = append(ew.buf, `{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":`...)
+	ew.buf = appendJSONString(ew.buf, frag)
+	ew.buf = append(ew.buf, `}}]},"logprobs":null,"finish_reason":null}`...)
+	ew.buf = o.end(ew.buf)
+	return ew.flush()
 }
 
 func (o *openaiStream) done(ew *eventWriter) error {

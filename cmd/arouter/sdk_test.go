@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -66,6 +67,34 @@ func TestOfficialOpenAISDKWorksByChangingOnlyBaseURLAndKey(t *testing.T) {
 		}
 	}
 
+	// A forced tool call, whole and streamed, reaches the SDK as its tool_calls.
+	forced := params
+	forced.ToolChoice = openai.ChatCompletionToolChoiceOptionUnionParam{OfAuto: openai.String("required")}
+	c, err = client.Chat.Completions.New(ctx, forced)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Choices[0].Message.ToolCalls) != 1 || c.Choices[0].FinishReason != "tool_calls" {
+		t.Fatalf("forced tool call: %s", c.RawJSON())
+	}
+	call := c.Choices[0].Message.ToolCalls[0]
+	var args struct{ City string }
+	if call.Function.Name != "get_weather" || json.Unmarshal([]byte(call.Function.Arguments), &args) != nil || args.City == "" {
+		t.Fatalf("tool call %s", call.RawJSON())
+	}
+	stream := client.Chat.Completions.NewStreaming(ctx, forced)
+	acc := openai.ChatCompletionAccumulator{}
+	for stream.Next() {
+		acc.AddChunk(stream.Current())
+	}
+	if err := stream.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if got := acc.Choices[0].Message.ToolCalls; len(got) != 1 || got[0].Function.Name != "get_weather" ||
+		got[0].Function.Arguments != call.Function.Arguments || acc.Choices[0].FinishReason != "tool_calls" {
+		t.Fatalf("streamed tool call: %+v, finish %q", got, acc.Choices[0].FinishReason)
+	}
+
 	var apiErr *openai.Error
 	_, err = client.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{Model: "nope/x", Messages: params.Messages})
 	if !errors.As(err, &apiErr) || apiErr.StatusCode != 404 || !strings.Contains(apiErr.Message, "nope/x") {
@@ -79,7 +108,7 @@ func TestOfficialOpenAISDKWorksByChangingOnlyBaseURLAndKey(t *testing.T) {
 
 	// A provider failure mid-stream reaches the SDK as an error from the stream.
 	tg.mock.SetBehavior(mockllm.Behavior{APIKey: "mock-secret", Fault: "disconnect", FaultAfter: 2})
-	stream := client.Chat.Completions.NewStreaming(ctx, params)
+	stream = client.Chat.Completions.NewStreaming(ctx, params)
 	for stream.Next() {
 	}
 	if err := stream.Err(); err == nil || !strings.Contains(err.Error(), "ended the stream") {
