@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -217,6 +218,9 @@ func (r *anthRequest) validate() *anthError {
 		if e := checkCacheControl(r.Tools[i].CacheControl, &breakpoints); e != nil {
 			return e
 		}
+	}
+	if forced, name := r.forcedTool(); forced && name != "" && !slices.ContainsFunc(r.Tools, func(t anthTool) bool { return t.Name == name }) {
+		return anthBad("tool_choice: tool '" + name + "' is not among the tools")
 	}
 	for _, bl := range r.System.blocks {
 		if bl.Type != "text" {
@@ -444,15 +448,26 @@ func (s *Server) anthropicMessages(ctx *fasthttp.RequestCtx) {
 	} else if truncated {
 		stop = "max_tokens"
 	}
+	output := text.n
+	var call plannedCall
+	if forced, name := req.forcedTool(); forced {
+		call = planToolCall(req.toolSpecs(), name, seed)
+		text, output, stop, stopSeq = argumentFragments(call.args), call.tokens(), "tool_use", ""
+	}
 	m := &anthStream{
-		id:       s.newIDWith("msg_01", 22),
-		model:    req.Model,
-		usage:    anthUsage{input: prompt - read - written, cacheWrite: written, cacheRead: read, output: text.n + thinking},
-		stop:     stop,
-		stopSeq:  stopSeq,
-		textIdx:  0,
-		thinking: thinking,
-		seed:     seed,
+		id:        s.newIDWith("msg_01", 22),
+		model:     req.Model,
+		usage:     anthUsage{input: prompt - read - written, cacheWrite: written, cacheRead: read, output: output + thinking},
+		stop:      stop,
+		stopSeq:   stopSeq,
+		textIdx:   0,
+		thinking:  thinking,
+		seed:      seed,
+		toolName:  call.name,
+		toolInput: call.args,
+	}
+	if call.name != "" {
+		m.toolID = s.newIDWith("toolu_01", 22)
 	}
 	if thinking > 0 {
 		m.textIdx = 1
@@ -469,6 +484,27 @@ func (s *Server) anthropicMessages(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	s.streamTo(ctx, "text/event-stream", m, &text, &b)
+}
+
+// forcedTool reads tool_choice: whether it forces a call ({"type":"any"}, or {"type":"tool",
+// "name":…}) and the tool it names ("" for any).
+func (r *anthRequest) forcedTool() (forced bool, name string) {
+	var choice struct {
+		Type string `json:"type"`
+		Name string `json:"name"`
+	}
+	if len(r.Tools) == 0 || json.Unmarshal(r.ToolChoice, &choice) != nil {
+		return false, ""
+	}
+	return choice.Type == "any" || choice.Type == "tool", choice.Name
+}
+
+func (r *anthRequest) toolSpecs() []toolSpec {
+	specs := make([]toolSpec, len(r.Tools))
+	for i, t := range r.Tools {
+		specs[i] = toolSpec{name: t.Name, params: t.InputSchema}
+	}
+	return specs
 }
 
 // anthropicFault answers status and rate_limit faults (and stream_error without a stream) in

@@ -75,6 +75,9 @@ type anthStream struct {
 	textIdx, thinking int
 	signature         string
 	seed              uint64
+	// A forced tool call replaces the text block with a tool_use block (toolName set), whose
+	// input arrives in a stream as input_json_delta fragments.
+	toolID, toolName, toolInput string
 }
 
 // thinkingText is the deterministic content of the thinking block, as its word tokens.
@@ -106,8 +109,17 @@ func (m *anthStream) appendMessage(b []byte, text string) []byte {
 		b = appendJSONString(b, m.signature)
 		b = append(b, "},"...)
 	}
-	b = append(b, `{"type":"text","text":`...)
-	b = appendJSONString(b, text)
+	if m.toolName != "" {
+		b = append(b, `{"type":"tool_use","id":`...)
+		b = appendJSONString(b, m.toolID)
+		b = append(b, `,"name":`...)
+		b = appendJSONString(b, m.toolName)
+		b = append(b, `,"input":`...)
+		b = append(b, m.toolInput...)
+	} else {
+		b = append(b, `{"type":"text","text":`...)
+		b = appendJSONString(b, text)
+	}
 	b = append(b, `}],`...)
 	b = m.appendStop(b)
 	b = append(b, `,"usage":`...)
@@ -198,7 +210,15 @@ func (m *anthStream) start(ew *eventWriter) error {
 			return err
 		}
 	}
-	if err := m.blockStart(ew, m.textIdx, `{"type":"text","text":""}`); err != nil {
+	block := `{"type":"text","text":""}`
+	if m.toolName != "" {
+		b := []byte(`{"type":"tool_use","id":`)
+		b = appendJSONString(b, m.toolID)
+		b = append(b, `,"name":`...)
+		b = appendJSONString(b, m.toolName)
+		block = string(append(b, `,"input":{}}`...))
+	}
+	if err := m.blockStart(ew, m.textIdx, block); err != nil {
 		return err
 	}
 	if m.thinking == 0 {
@@ -208,6 +228,9 @@ func (m *anthStream) start(ew *eventWriter) error {
 }
 
 func (m *anthStream) content(ew *eventWriter, tok string) error {
+	if m.toolName != "" {
+		return m.delta(ew, m.textIdx, "input_json_delta", "partial_json", tok)
+	}
 	return m.delta(ew, m.textIdx, "text_delta", "text", tok)
 }
 

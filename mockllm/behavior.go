@@ -6,7 +6,10 @@
 // CPU as possible per request and per streamed event, and to be steerable:
 // latency, inter-event delay, completion length and injected faults are all set
 // through a Behavior, either for the whole server or for a single request (the
-// request's "mock" object).
+// request's "mock" object). A request that forces a tool call (OpenAI tool_choice
+// "required" or a named function, Anthropic "any" or "tool", Gemini mode ANY) gets one,
+// in each provider's shape, with arguments built from the tool's schema (tools.go); any
+// other request is answered in text.
 //
 // One server speaks three wire formats, told apart by path:
 //

@@ -140,6 +140,42 @@ func (r *gemRequest) normalize() {
 	if r.GenerationConfig == nil {
 		r.GenerationConfig = &gemGenConfig{}
 	}
+	if r.ToolConfig == nil {
+		r.ToolConfig = r.ToolConfigSnake
+	}
+}
+
+// forcedTool reads toolConfig.functionCallingConfig: mode ANY forces a call, of the first of
+// allowedFunctionNames when it lists any ("" for any declared function).
+func (r *gemRequest) forcedTool() (forced bool, name string) {
+	var tc struct {
+		FunctionCallingConfig struct {
+			Mode                 string   `json:"mode"`
+			AllowedFunctionNames []string `json:"allowedFunctionNames"`
+		} `json:"functionCallingConfig"`
+	}
+	if len(r.toolSpecs()) == 0 || json.Unmarshal(r.ToolConfig, &tc) != nil || tc.FunctionCallingConfig.Mode != "ANY" {
+		return false, ""
+	}
+	if names := tc.FunctionCallingConfig.AllowedFunctionNames; len(names) > 0 {
+		return true, names[0]
+	}
+	return true, ""
+}
+
+// toolSpecs lists the declared functions, with their parameters in either schema field.
+func (r *gemRequest) toolSpecs() []toolSpec {
+	var specs []toolSpec
+	for _, t := range r.Tools {
+		for _, f := range t.FunctionDeclarations {
+			params := f.Parameters
+			if len(params) == 0 {
+				params = f.ParametersJSONSchema
+			}
+			specs = append(specs, toolSpec{name: f.Name, params: params})
+		}
+	}
+	return specs
 }
 
 func (r *gemRequest) validate() *gemError {
@@ -348,6 +384,15 @@ func (s *Server) geminiGenerate(ctx *fasthttp.RequestCtx, model string, stream b
 	if _, ok := text.cutAtStop(g.StopSequences); !ok && truncated {
 		finish = "MAX_TOKENS"
 	}
+	if forced, name := req.forcedTool(); forced {
+		call := planToolCall(req.toolSpecs(), name, seed)
+		// Gemini sends a function call whole, in one response: one "token" that is all of it.
+		text, finish = completionText{segs: []string{call.args}, n: 1, total: 1}, "STOP"
+		r := &gemStream{model: model, id: s.newIDWith("", 22), prompt: prompt, cached: min(b.CachedTokens, prompt),
+			thoughts: thoughts, total: call.tokens(), reason: finish, sse: sse, fnName: call.name}
+		s.geminiAnswer(ctx, r, &text, &b, stream, sse)
+		return
+	}
 	r := &gemStream{
 		model:    model,
 		id:       s.newIDWith("", 22),
@@ -362,8 +407,13 @@ func (s *Server) geminiGenerate(ctx *fasthttp.RequestCtx, model string, stream b
 		t := newGeneratedText(seed^0x74686f75676874, min(thoughts, 16), min(thoughts, 16))
 		r.thoughtText = "**Thinking it through**\n\n" + t.rest()
 	}
+	s.geminiAnswer(ctx, r, &text, &b, stream, sse)
+}
+
+// geminiAnswer writes r with text: one GenerateContentResponse, or a stream of them.
+func (s *Server) geminiAnswer(ctx *fasthttp.RequestCtx, r *gemStream, text *completionText, b *Behavior, stream, sse bool) {
 	if !stream {
-		body := r.appendResponse(nil, text.rest(), text.n, true)
+		body := r.appendResponse(nil, text.rest(), r.total, true)
 		if b.Fault == FaultMalformed {
 			body = body[:len(body)/2]
 		}
@@ -375,7 +425,7 @@ func (s *Server) geminiGenerate(ctx *fasthttp.RequestCtx, model string, stream b
 	if !sse {
 		ct = "application/json; charset=UTF-8"
 	}
-	s.streamTo(ctx, ct, r, &text, &b)
+	s.streamTo(ctx, ct, r, text, b)
 }
 
 // geminiFault answers status and rate_limit faults (and stream_error without a stream) in

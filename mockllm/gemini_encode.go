@@ -78,6 +78,9 @@ type gemStream struct {
 	reason      string // finishReason
 	sse         bool
 	sent        int // stream: events written, for the JSON-array separators
+	// fnName is set for a forced function call: the answer's "text" is then the call's args
+	// object, sent as a functionCall part in one response, which also finishes the stream.
+	fnName string
 }
 
 func (r *gemStream) appendUsage(b []byte, candidates int, final bool) []byte {
@@ -124,7 +127,14 @@ func (r *gemStream) appendParts(b []byte, text, thought string, candidates int, 
 			b = append(b, ',')
 		}
 	}
-	if text != "" || thought == "" || final {
+	switch {
+	case r.fnName != "":
+		b = append(b, `{"functionCall":{"name":`...)
+		b = appendJSONString(b, r.fnName)
+		b = append(b, `,"args":`...)
+		b = append(b, text...)
+		b = append(b, "}}"...)
+	case text != "" || thought == "" || final:
 		b = append(b, `{"text":`...)
 		b = appendJSONString(b, text)
 		b = append(b, '}')
@@ -184,6 +194,10 @@ func (r *gemStream) start(ew *eventWriter) error {
 
 func (r *gemStream) content(ew *eventWriter, tok string) error {
 	r.open(ew)
+	if r.fnName != "" { // the whole call, finishing the answer
+		ew.buf = r.appendParts(ew.buf, tok, "", r.total, true)
+		return r.close(ew, !r.sse)
+	}
 	ew.buf = r.appendParts(ew.buf, tok, "", r.sentTokens(), false)
 	return r.close(ew, false)
 }
@@ -198,6 +212,9 @@ func (r *gemStream) sentTokens() int {
 }
 
 func (r *gemStream) finish(ew *eventWriter) error {
+	if r.fnName != "" {
+		return nil // the call's response was the last
+	}
 	r.open(ew)
 	ew.buf = r.appendParts(ew.buf, "", "", r.total, true)
 	return r.close(ew, true)

@@ -187,3 +187,144 @@ func TestChatToolValidation(t *testing.T) {
 		}
 	}
 }
+
+const anthWeatherTools = `"tools":[{"name":"get_weather","input_schema":{"type":"object","properties":{"city":{"type":"string"}}}},` +
+	`{"name":"get_time","input_schema":{"type":"object","properties":{"zone":{"type":"string"}}}}]`
+
+// TestAnthropicForcedToolUse: tool_choice "any" or "tool" answers with a tool_use block
+// (stop_reason "tool_use"); streamed, the block starts with an empty input that
+// input_json_delta fragments fill.
+func TestAnthropicForcedToolUse(t *testing.T) {
+	t.Parallel()
+	_, base := startMock(t, Behavior{})
+	c := newClient(t)
+	type toolUse struct {
+		Content []struct {
+			Type  string          `json:"type"`
+			ID    string          `json:"id"`
+			Name  string          `json:"name"`
+			Input json.RawMessage `json:"input"`
+		} `json:"content"`
+		StopReason string `json:"stop_reason"`
+	}
+	var whole toolUse
+	for _, choice := range []string{`{"type":"any"}`, `{"type":"tool","name":"get_time"}`} {
+		resp := anthPost(t, c, root(base), anthBody("Weather?", anthWeatherTools+`,"tool_choice":`+choice))
+		raw := readAll(t, resp)
+		var m toolUse
+		if err := json.Unmarshal(raw, &m); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("%d %v: %s", resp.StatusCode, err, raw)
+		}
+		want := map[bool]string{true: "get_weather", false: "get_time"}[choice == `{"type":"any"}`]
+		if len(m.Content) != 1 || m.Content[0].Type != "tool_use" || !strings.HasPrefix(m.Content[0].ID, "toolu_") ||
+			m.Content[0].Name != want || m.StopReason != "tool_use" || !json.Valid(m.Content[0].Input) {
+			t.Errorf("tool_choice %s: %s", choice, raw)
+		}
+		if choice == `{"type":"any"}` {
+			whole = m
+		}
+	}
+	if m := getAnthMessage(t, c, root(base), anthBody("Weather?", anthWeatherTools+`,"tool_choice":{"type":"auto"}`)); m.StopReason != "end_turn" {
+		t.Errorf("auto: %+v", m)
+	}
+	expectAnthError(t, anthPost(t, c, root(base), anthBody("Weather?", anthWeatherTools+`,"tool_choice":{"type":"tool","name":"nope"}`)), 400, "invalid_request_error")
+
+	resp := anthPost(t, c, root(base), anthBody("Weather?", anthWeatherTools+`,"tool_choice":{"type":"any"},"stream":true`))
+	evs, err := readEvents(t, resp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var input strings.Builder
+	stop := ""
+	for _, ev := range evs {
+		var e struct {
+			ContentBlock struct {
+				Type, ID, Name string
+				Input          json.RawMessage
+			} `json:"content_block"`
+			Delta struct {
+				Type        string `json:"type"`
+				PartialJSON string `json:"partial_json"`
+				StopReason  string `json:"stop_reason"`
+			} `json:"delta"`
+		}
+		if err := json.Unmarshal([]byte(ev.data), &e); err != nil {
+			t.Fatalf("%s: %v", ev.data, err)
+		}
+		switch ev.name {
+		case "content_block_start":
+			if b := e.ContentBlock; b.Type != "tool_use" || b.Name != "get_weather" || !strings.HasPrefix(b.ID, "toolu_") || string(b.Input) != "{}" {
+				t.Errorf("block start: %s", ev.data)
+			}
+		case "content_block_delta":
+			if e.Delta.Type != "input_json_delta" {
+				t.Errorf("delta: %s", ev.data)
+			}
+			input.WriteString(e.Delta.PartialJSON)
+		case "message_delta":
+			stop = e.Delta.StopReason
+		}
+	}
+	if input.String() != string(whole.Content[0].Input) || stop != "tool_use" {
+		t.Errorf("streamed input %q (stop %q), whole %s", input.String(), stop, whole.Content[0].Input)
+	}
+}
+
+// TestGeminiForcedFunctionCall: mode ANY answers with a functionCall part, whole and, in a
+// stream, in one response that also finishes it (SSE or JSON array).
+func TestGeminiForcedFunctionCall(t *testing.T) {
+	t.Parallel()
+	_, base := startMock(t, Behavior{})
+	c := newClient(t)
+	tools := `"tools":[{"functionDeclarations":[{"name":"get_weather","parameters":{"type":"object","properties":{"city":{"type":"string"}}}},` +
+		`{"name":"get_time","parameters":{"type":"object","properties":{"zone":{"type":"string"}}}}]}]`
+	type call struct {
+		Candidates []struct {
+			Content struct {
+				Parts []struct {
+					FunctionCall *struct {
+						Name string         `json:"name"`
+						Args map[string]any `json:"args"`
+					} `json:"functionCall"`
+					Text *string `json:"text"`
+				} `json:"parts"`
+			} `json:"content"`
+			FinishReason string `json:"finishReason"`
+		} `json:"candidates"`
+	}
+	check := func(what string, raw []byte, want string) {
+		t.Helper()
+		var r call
+		if err := json.Unmarshal(raw, &r); err != nil {
+			t.Fatalf("%s: %v: %s", what, err, raw)
+		}
+		p := r.Candidates[0].Content.Parts
+		if len(p) != 1 || p[0].FunctionCall == nil || p[0].Text != nil || p[0].FunctionCall.Name != want ||
+			(p[0].FunctionCall.Args["city"] == nil && p[0].FunctionCall.Args["zone"] == nil) || r.Candidates[0].FinishReason != "STOP" {
+			t.Errorf("%s: %s", what, raw)
+		}
+	}
+	forced := gemBody("Weather?", tools+`,"toolConfig":{"functionCallingConfig":{"mode":"ANY"}}`)
+	resp := do(t, c, "POST", gemURL(base, "gemini-2.5-flash", "generateContent"), forced)
+	check("whole", readAll(t, resp), "get_weather")
+	named := gemBody("Time?", tools+`,"tool_config":{"functionCallingConfig":{"mode":"ANY","allowedFunctionNames":["get_time"]}}`)
+	check("named", readAll(t, do(t, c, "POST", gemURL(base, "gemini-2.5-flash", "generateContent"), named)), "get_time")
+
+	raw := readAll(t, do(t, c, "POST", gemURL(base, "gemini-2.5-flash", "streamGenerateContent")+"?alt=sse", forced))
+	events := strings.Split(strings.TrimSuffix(string(raw), "\r\n\r\n"), "\r\n\r\n")
+	if len(events) != 1 {
+		t.Fatalf("want the call in one event: %q", raw)
+	}
+	check("sse", []byte(strings.TrimPrefix(events[0], "data: ")), "get_weather")
+	raw = readAll(t, do(t, c, "POST", gemURL(base, "gemini-2.5-flash", "streamGenerateContent"), forced))
+	var arr []json.RawMessage
+	if err := json.Unmarshal(raw, &arr); err != nil || len(arr) != 1 {
+		t.Fatalf("array stream (%v): %s", err, raw)
+	}
+	check("array", arr[0], "get_weather")
+
+	auto := gemGenerate(t, c, base, gemBody("Weather?", tools+`,"toolConfig":{"functionCallingConfig":{"mode":"AUTO"}}`))
+	if auto.Candidates[0].Content.Parts[0].Text == "" {
+		t.Errorf("AUTO answered %+v", auto)
+	}
+}

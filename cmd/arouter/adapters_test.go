@@ -117,6 +117,81 @@ func TestEveryWireFormatThroughTheOpenAISDK(t *testing.T) {
 	}
 }
 
+// TestToolCallsThroughEveryWireFormat: a forced tool call comes back as OpenAI's tool_calls
+// from a model served over each provider's API, whole and streamed (the SDK's accumulator
+// joins the argument fragments), with finish reason "tool_calls"; the tool's result then goes
+// back in the next turn, translated into the provider's own shape, and gets a text answer.
+func TestToolCallsThroughEveryWireFormat(t *testing.T) {
+	t.Parallel()
+	tg := startThreeWires(t)
+	client := openai.NewClient(option.WithBaseURL(tg.url+"/v1"), option.WithAPIKey(tg.key), option.WithMaxRetries(0))
+	ctx := context.Background()
+	for _, m := range threeModels {
+		t.Run(m.provider, func(t *testing.T) {
+			question := openai.UserMessage("What is the weather in Paris?")
+			params := openai.ChatCompletionNewParams{
+				Model:    m.id,
+				Messages: []openai.ChatCompletionMessageParamUnion{question},
+				Tools: []openai.ChatCompletionToolUnionParam{openai.ChatCompletionFunctionTool(openai.FunctionDefinitionParam{
+					Name: "get_weather",
+					Parameters: openai.FunctionParameters{"type": "object", "required": []string{"city"},
+						"properties": map[string]any{"city": map[string]any{"type": "string"}, "days": map[string]any{"type": "integer"}}},
+				})},
+				ToolChoice: openai.ChatCompletionToolChoiceOptionUnionParam{OfAuto: openai.String("required")},
+			}
+			c, err := client.Chat.Completions.New(ctx, params)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(c.Choices[0].Message.ToolCalls) != 1 || c.Choices[0].FinishReason != "tool_calls" || c.Usage.CompletionTokens == 0 {
+				t.Fatalf("whole: %s", c.RawJSON())
+			}
+			call := c.Choices[0].Message.ToolCalls[0]
+			var args struct {
+				City string
+				Days int
+			}
+			if call.Function.Name != "get_weather" || call.ID == "" || json.Unmarshal([]byte(call.Function.Arguments), &args) != nil ||
+				args.City == "" || args.Days != 1 {
+				t.Fatalf("tool call %s", call.RawJSON())
+			}
+
+			p := params
+			p.StreamOptions = openai.ChatCompletionStreamOptionsParam{IncludeUsage: openai.Bool(true)}
+			stream := client.Chat.Completions.NewStreaming(ctx, p)
+			acc := openai.ChatCompletionAccumulator{}
+			for stream.Next() {
+				acc.AddChunk(stream.Current())
+			}
+			if err := stream.Err(); err != nil {
+				t.Fatal(err)
+			}
+			got := acc.Choices[0].Message.ToolCalls
+			if len(got) != 1 || got[0].Function.Name != "get_weather" || got[0].ID == "" || acc.Choices[0].FinishReason != "tool_calls" ||
+				acc.Usage.CompletionTokens != c.Usage.CompletionTokens {
+				t.Fatalf("streamed: %+v, finish %q, usage %+v", got, acc.Choices[0].FinishReason, acc.Usage)
+			}
+			var streamed map[string]any
+			if err := json.Unmarshal([]byte(got[0].Function.Arguments), &streamed); err != nil || streamed["city"] != args.City {
+				t.Fatalf("streamed arguments %q, want city %q", got[0].Function.Arguments, args.City)
+			}
+
+			// The next turn: the call and its result go back; the model answers in text.
+			next := params
+			next.ToolChoice = openai.ChatCompletionToolChoiceOptionUnionParam{OfAuto: openai.String("auto")}
+			next.Messages = []openai.ChatCompletionMessageParamUnion{question, c.Choices[0].Message.ToParam(),
+				openai.ToolMessage(`{"temperature_c": 21}`, call.ID)}
+			answer, err := client.Chat.Completions.New(ctx, next)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if answer.Choices[0].Message.Content == "" || answer.Choices[0].FinishReason != "stop" {
+				t.Fatalf("after the tool result: %s", answer.RawJSON())
+			}
+		})
+	}
+}
+
 // TestAnthropicPromptCachingIsPricedAtCachePrices: cache_control breakpoints reach Anthropic;
 // the first request writes the prefix (cache_write_tokens, priced at cache_write), the second
 // reads it (cached_tokens, priced at cache_read), and the record keeps both.
