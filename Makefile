@@ -5,7 +5,7 @@ BIN     := bin/arouter
 CONFIG  ?= configs/arouter.yaml
 PKGS    := ./...
 
-.PHONY: all build run test test-race test-alloc fmt-check vet bench bench-quick bench-micro fuzz test-browser clean
+.PHONY: all build run test test-race test-alloc fmt-check vet bench bench-quick bench-micro fuzz test-browser test-sdk clean
 
 all: build
 
@@ -45,6 +45,16 @@ test-browser: build
 	@command -v npm >/dev/null || { echo "test-browser needs Node.js and npm (apt-get install nodejs npm)"; exit 1; }
 	@[ -f $(E2E)/node_modules/playwright-core/package.json ] || (cd $(E2E) && npm ci --no-audit --no-fund)
 	cd $(E2E) && AROUTER_BIN=$(CURDIR)/$(BIN) CHROMIUM=$(CHROMIUM) npm test
+
+## test-sdk: OpenAI's official Node.js SDK (the openai package, pinned in
+## compat/openai-node/package-lock.json) against a gateway the tests start on loopback: completions,
+## streams, usage, tool calls through every wire format, and each refusal as the SDK's error class.
+## Installs the npm package when it is missing. (The Go SDK's test is part of `make test`.)
+SDK_NODE := compat/openai-node
+test-sdk: build
+	@command -v npm >/dev/null || { echo "test-sdk needs Node.js and npm (apt-get install nodejs npm)"; exit 1; }
+	@[ -f $(SDK_NODE)/node_modules/openai/package.json ] || (cd $(SDK_NODE) && npm ci --no-audit --no-fund)
+	cd $(SDK_NODE) && AROUTER_BIN=$(CURDIR)/$(BIN) npm test
 
 ## bench: the benchmark suite (about 10 minutes): mock, bare passthrough, ARouter and nginx (when
 ## installed) as processes on loopback, every scenario interleaved; writes bench/results.json,

@@ -1,5 +1,6 @@
 // Starts a real ARouter gateway (bin/arouter) on a free loopback port with a temporary
-// configuration and SQLite store, the built-in mock provider, and a known admin key.
+// configuration and SQLite store, the built-in mock provider, and a known admin key. Also used
+// by compat/openai-node, which needs nothing else from this directory.
 import {spawn} from 'node:child_process';
 import {mkdtemp, writeFile, rm} from 'node:fs/promises';
 import {randomBytes} from 'node:crypto';
@@ -21,7 +22,9 @@ function freePort() {
   });
 }
 
-export async function startGateway() {
+// startGateway takes optional YAML list items to add to the configuration's providers and
+// models (indented as list items under those keys, like the ones below).
+export async function startGateway({providers = '', models = ''} = {}) {
   const dir = await mkdtemp(path.join(tmpdir(), 'arouter-e2e-'));
   const port = await freePort();
   const config = path.join(dir, 'arouter.yaml');
@@ -40,7 +43,7 @@ providers:
     mock: {latency: 0s, event_delay: 1ms, tokens: 16}
   - id: mock-backup
     kind: mock
-models:
+${providers}models:
   - id: openai/gpt-4o-mini
     name: GPT-4o mini
     pricing: {prompt: "0.15", completion: "0.60"}
@@ -52,7 +55,7 @@ models:
     pricing: {prompt: "3", completion: "15"}
     deployments:
       - {provider: mock, model: claude-sonnet-4-6}
-`);
+${models}`);
   const adminKey = `sk-ar-mgmt-v1-${randomBytes(32).toString('hex')}`;
   const bin = process.env.AROUTER_BIN || path.join(root, 'bin', 'arouter');
   const proc = spawn(bin, ['serve', '--config', config], {
@@ -78,7 +81,9 @@ models:
       if (proc.exitCode === null) {
         const exited = new Promise(r => proc.once('exit', r));
         proc.kill('SIGTERM');
-        await Promise.race([exited, new Promise(r => setTimeout(r, 10000))]);
+        let timer;
+        await Promise.race([exited, new Promise(r => { timer = setTimeout(r, 10000); })]);
+        clearTimeout(timer); // a pending timer would hold the test process open for its 10 s
         if (proc.exitCode === null) proc.kill('SIGKILL');
       }
       await rm(dir, {recursive: true, force: true});
