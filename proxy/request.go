@@ -101,6 +101,12 @@ func (r *chatRequest) parse(body []byte) *apiError {
 			r.streamOptsVS, r.streamOptsVE = vs, ve
 			r.wantsUsage = includesUsage(body[vs:ve])
 		case bytes.Equal(key, keyMessages):
+			if r.messagesVS >= 0 {
+				return errDuplicateMessages
+			}
+			if body[vs] != '[' {
+				return errMessagesNotArray
+			}
 			r.messagesVS, r.messagesVE = vs, ve
 		case bytes.Equal(key, keyMaxCompletion), bytes.Equal(key, keyMaxTokens):
 			// The provider validates the value; a value that is not a plain integer leaves
@@ -148,6 +154,11 @@ func (r *chatRequest) parse(body []byte) *apiError {
 	}
 	if it.failed() {
 		return errMalformedJSON
+	}
+	// Checked here rather than left to the provider: each provider words it differently, and
+	// a request that cannot be served should not reserve credit or count against a deployment.
+	if r.messagesVS < 0 {
+		return errMissingMessages
 	}
 	if !r.haveModel {
 		if r.nModels == 0 {

@@ -21,10 +21,10 @@ func TestParseChatRequest(t *testing.T) {
 	}{
 		{"plain", `{"model":"openai/gpt-4o-mini","messages":[]}`, "openai/gpt-4o-mini", false, nil},
 		{"stream", ` {"messages":[{"role":"user","content":"hi"}], "stream" : true, "model":"a/b"}`, "a/b", true, nil},
-		{"stream false", `{"model":"a/b","stream":false}`, "a/b", false, nil},
-		{"stream null", `{"model":"a/b","stream":null}`, "a/b", false, nil},
-		{"escaped slash in model", `{"model":"openai\/gpt-4o"}`, "openai/gpt-4o", false, nil},
-		{"nested model key is not the model", `{"x":{"model":"evil"},"model":"a/b"}`, "a/b", false, nil},
+		{"stream false", `{"model":"a/b","stream":false,"messages":[]}`, "a/b", false, nil},
+		{"stream null", `{"model":"a/b","stream":null,"messages":[]}`, "a/b", false, nil},
+		{"escaped slash in model", `{"model":"openai\/gpt-4o","messages":[]}`, "openai/gpt-4o", false, nil},
+		{"nested model key is not the model", `{"x":{"model":"evil"},"model":"a/b","messages":[]}`, "a/b", false, nil},
 		{"model inside a string", `{"messages":[{"content":"\"model\":\"evil\""}],"model":"a/b"}`, "a/b", false, nil},
 		{"empty", ``, "", false, errEmptyBody},
 		{"whitespace", " \n", "", false, errEmptyBody},
@@ -38,6 +38,10 @@ func TestParseChatRequest(t *testing.T) {
 		{"escaped key smuggles a second model", `{"model":"cheap/x","mod\u0065l":"dear/y"}`, "", false, errEscapedKey},
 		{"stream string", `{"model":"a/b","stream":"yes"}`, "", false, errStreamNotBool},
 		{"duplicate stream", `{"model":"a/b","stream":false,"stream":true}`, "", false, errDuplicateStream},
+		{"missing messages", `{"model":"a/b"}`, "", false, errMissingMessages},
+		{"messages not an array", `{"model":"a/b","messages":"hi"}`, "", false, errMessagesNotArray},
+		{"messages null", `{"model":"a/b","messages":null}`, "", false, errMessagesNotArray},
+		{"duplicate messages", `{"model":"a/b","messages":[],"messages":[]}`, "", false, errDuplicateMessages},
 	}
 	for _, c := range cases {
 		var r chatRequest
@@ -66,24 +70,24 @@ func TestUpstreamBodyRewritesOnlyWhatItMust(t *testing.T) {
 	cases := []struct{ name, in, want string }{
 		{"non-stream", `{"model":"openai/gpt-4o-mini","messages":[{"role":"user","content":"hi"}],"temperature":0.2}`,
 			`{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}],"temperature":0.2}`},
-		{"stream without options", `{"model":"openai/gpt-4o-mini","stream":true}`,
-			`{"stream_options":{"include_usage":true},"model":"gpt-4o-mini","stream":true}`},
-		{"stream, options after model", `{"model":"openai/gpt-4o-mini","stream":true,"stream_options":{"include_usage":false}}`,
-			`{"model":"gpt-4o-mini","stream":true,"stream_options":{"include_usage":true}}`},
-		{"stream, options before model", `{"stream_options":null,"stream":true,"model":"openai/gpt-4o-mini"}`,
-			`{"stream_options":{"include_usage":true},"stream":true,"model":"gpt-4o-mini"}`},
+		{"stream without options", `{"model":"openai/gpt-4o-mini","stream":true,"messages":[]}`,
+			`{"stream_options":{"include_usage":true},"model":"gpt-4o-mini","stream":true,"messages":[]}`},
+		{"stream, options after model", `{"model":"openai/gpt-4o-mini","stream":true,"stream_options":{"include_usage":false},"messages":[]}`,
+			`{"model":"gpt-4o-mini","stream":true,"stream_options":{"include_usage":true},"messages":[]}`},
+		{"stream, options before model", `{"stream_options":null,"stream":true,"model":"openai/gpt-4o-mini","messages":[]}`,
+			`{"stream_options":{"include_usage":true},"stream":true,"model":"gpt-4o-mini","messages":[]}`},
 		// ARouter's routing fields never reach the provider, wherever they stand.
 		{"routing fields last", `{"model":"a/b","messages":[],"models":["c/d"],"route":"fallback","provider":{"order":["x"]}}`,
 			`{"model":"gpt-4o-mini","messages":[]}`},
-		{"routing fields first", `{"models":["c/d"], "provider":{"sort":"price"} , "model":"a/b","n":1}`,
-			`{"model":"gpt-4o-mini","n":1}`},
-		{"routing fields between", `{"model":"a/b", "usage":{"include":true}, "n":1, "route":"fallback" ,"m":2}`,
-			`{"model":"gpt-4o-mini", "n":1 ,"m":2}`},
+		{"routing fields first", `{"models":["c/d"], "provider":{"sort":"price"} , "model":"a/b","messages":[]}`,
+			`{"model":"gpt-4o-mini","messages":[]}`},
+		{"routing fields between", `{"model":"a/b", "usage":{"include":true}, "messages":[], "route":"fallback" ,"m":2}`,
+			`{"model":"gpt-4o-mini", "messages":[] ,"m":2}`},
 		{"models alone names the model", `{"models":["a/b","c/d"],"messages":[]}`,
 			`{"model":"gpt-4o-mini","messages":[]}`},
-		{"models alone, nothing else", `{"models":["a/b"]}`, `{"model":"gpt-4o-mini"}`},
-		{"models alone, stream", `{"models":["a/b"],"stream":true}`,
-			`{"stream_options":{"include_usage":true},"model":"gpt-4o-mini","stream":true}`},
+		{"models alone and last", `{"messages":[],"models":["a/b"]}`, `{"model":"gpt-4o-mini","messages":[]}`},
+		{"models alone, stream", `{"models":["a/b"],"stream":true,"messages":[]}`,
+			`{"stream_options":{"include_usage":true},"model":"gpt-4o-mini","stream":true,"messages":[]}`},
 	}
 	for _, c := range cases {
 		var r chatRequest
@@ -235,7 +239,7 @@ func TestBearerPrefixIgnoresLetterCaseOnly(t *testing.T) {
 func TestRoutingFields(t *testing.T) {
 	t.Parallel()
 	var r chatRequest
-	body := `{"model":"a/b","models":["c/d","e/f"],"route":"fallback","provider":{"order":["p","q"],"only":["p","q","r"],"ignore":["z"],"allow_fallbacks":false,"sort":"latency"}}`
+	body := `{"model":"a/b","messages":[],"models":["c/d","e/f"],"route":"fallback","provider":{"order":["p","q"],"only":["p","q","r"],"ignore":["z"],"allow_fallbacks":false,"sort":"latency"}}`
 	if e := r.parse([]byte(body)); e != nil {
 		t.Fatal(e)
 	}
