@@ -266,7 +266,10 @@ func (l *Ledger) Remaining(k *apikey.Key, now time.Time) (money.Nanos, bool) {
 }
 
 // Restore loads durable state. Call it before serving; it replaces what the ledger holds
-// for the budgets and contexts in s, and keeps reservations of requests in flight.
+// for the budgets and contexts in s, and keeps reservations of requests in flight. Credits
+// are the exception: they only ever grow (a grant adds, nothing takes away), so a snapshot
+// older than a grant this replica has already raised to (Redis has not taken it yet, or a
+// reload read the store just before it) must not lower them.
 func (l *Ledger) Restore(s Snapshot) {
 	for id, ks := range s.Keys {
 		ka := l.account(id)
@@ -277,7 +280,7 @@ func (l *Ledger) Restore(s Snapshot) {
 	for id, b := range s.Orgs {
 		p := l.pool(id)
 		p.mu.Lock()
-		p.credits, p.used = b.Credits, b.Used
+		p.credits, p.used = max(p.credits, b.Credits), b.Used
 		p.mu.Unlock()
 	}
 }

@@ -1,6 +1,7 @@
 package budget
 
 import (
+	"context"
 	"sync"
 	"testing"
 	"time"
@@ -256,6 +257,41 @@ func TestCreditsTakeTheLargestTotalSeen(t *testing.T) {
 		if got := l.Balance(8).Credits; got != usd {
 			t.Errorf("a context granted by another process: credits = %v, want 1", got)
 		}
+	}
+}
+
+// staleRemote is a Remote whose shared counters lag behind this replica: it admits every
+// request and reports the credits it was built with.
+type staleRemote struct{ credits money.Nanos }
+
+func (r staleRemote) Reserve(*apikey.Key, uint64, money.Nanos, time.Time) (KeySpend, OrgBalance, Refusal, error) {
+	return KeySpend{}, OrgBalance{Credits: r.credits}, Refusal{}, nil
+}
+func (staleRemote) Settle(Settlement)                  {}
+func (staleRemote) RaiseCredits(map[int64]money.Nanos) {}
+func (r staleRemote) Fetch(context.Context, []int64, []int64, time.Time) (Snapshot, error) {
+	return Snapshot{Orgs: map[int64]OrgBalance{7: {Credits: r.credits}}}, nil
+}
+
+// TestSharedCountersNeverLowerCredits: a replica that has raised a context's credits to a new
+// grant's total keeps them when the shared counters, which have not taken the grant yet, come
+// back with the old total, through admission or a sync.
+func TestSharedCountersNeverLowerCredits(t *testing.T) {
+	t.Parallel()
+	l := New(Options{RequireCredits: true, Remote: staleRemote{credits: usd}})
+	l.RaiseCredits(map[int64]money.Nanos{7: 3 * usd})
+	k := &apikey.Key{BudgetID: 1, OrgID: 7}
+	if _, refusal := l.Reserve(k, usd/10, time.Now()); refusal.Reason != Admitted {
+		t.Fatalf("refused: %+v", refusal)
+	}
+	if got := l.Balance(7).Credits; got != 3*usd {
+		t.Fatalf("after admission through the Remote: credits = %v, want 3", got)
+	}
+	if err := l.Sync(context.Background(), nil, []int64{7}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if got := l.Balance(7).Credits; got != 3*usd {
+		t.Fatalf("after a sync: credits = %v, want 3", got)
 	}
 }
 

@@ -72,7 +72,7 @@ func (l *Ledger) reserveShared(k *apikey.Key, estimate money.Nanos, now time.Tim
 	}
 	ka.mu.Unlock()
 	p.mu.Lock()
-	p.credits, p.used = balance.Credits, balance.Used
+	p.credits, p.used = max(p.credits, balance.Credits), balance.Used // credits never go down: see Ledger.Restore
 	if admitted {
 		p.reserved += estimate
 	}
