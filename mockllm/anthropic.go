@@ -340,7 +340,7 @@ func (r *anthRequest) plan() (prompt int, bps []breakpoint, seed uint64) {
 	for i := range r.Tools {
 		t := &r.Tools[i]
 		h.add("\x00tool\x00" + t.Name + "\x00" + t.Description + "\x00" + string(t.InputSchema))
-		n += ceilDiv4(len(t.Name) + len(t.Description) + len(t.InputSchema))
+		n += toolDefinitionTokens(t.Name, t.Description, t.InputSchema)
 		mark(t.CacheControl)
 	}
 	if r.System.set {

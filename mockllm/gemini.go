@@ -263,9 +263,9 @@ func hasName(raw json.RawMessage) bool {
 	return json.Unmarshal(raw, &v) == nil && v.Name != ""
 }
 
-// plan estimates the prompt like the OpenAI mode: 3 priming tokens, and per content (the
-// system instruction counts as one) 4 plus one per four bytes of text and function call or
-// response JSON; inline and file data are not counted.
+// plan estimates the prompt like the OpenAI mode: 3 priming tokens, the function
+// declarations, and per content (the system instruction counts as one) 4 plus one per four
+// bytes of text and function call or response JSON; inline and file data are not counted.
 func (r *gemRequest) plan(model string) (prompt int, seed uint64) {
 	size := func(parts []gemPart) int {
 		n := 0
@@ -278,6 +278,11 @@ func (r *gemRequest) plan(model string) (prompt int, seed uint64) {
 		return n
 	}
 	prompt = 3
+	for _, t := range r.Tools {
+		for _, f := range t.FunctionDeclarations {
+			prompt += toolDefinitionTokens(f.Name, f.Description, f.Parameters) + ceilDiv4(len(f.ParametersJSONSchema))
+		}
+	}
 	if r.SystemInstruction != nil {
 		prompt += 4 + ceilDiv4(size(r.SystemInstruction.Parts))
 	}

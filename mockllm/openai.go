@@ -42,8 +42,9 @@ type chatRequest struct {
 type openaiTool struct {
 	Type     string `json:"type"`
 	Function struct {
-		Name       string          `json:"name"`
-		Parameters json.RawMessage `json:"parameters"`
+		Name        string          `json:"name"`
+		Description string          `json:"description"`
+		Parameters  json.RawMessage `json:"parameters"`
 	} `json:"function"`
 }
 
@@ -209,10 +210,15 @@ func (r *chatRequest) tokenCap() int {
 	return c
 }
 
-// promptTokens is the documented deterministic estimate: 3 priming tokens
-// plus, per message, 4 tokens of framing and one per 4 bytes of text.
+// promptTokens is the documented deterministic estimate: 3 priming tokens, one per 4 bytes
+// of each tool's name, description and parameters (providers bill tool definitions as
+// prompt), and per message 4 tokens of framing and one per 4 bytes of text.
 func (r *chatRequest) promptTokens() int {
 	n := 3
+	for i := range r.Tools {
+		f := &r.Tools[i].Function
+		n += toolDefinitionTokens(f.Name, f.Description, f.Parameters)
+	}
 	for i := range r.Messages {
 		n += 4 + ceilDiv4(r.Messages[i].Content.size())
 	}

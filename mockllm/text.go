@@ -188,6 +188,12 @@ func (h *fnv64a) add(s string) {
 	*h = fnv64a(x)
 }
 
+// toolDefinitionTokens is what one declared tool adds to the prompt estimate in every wire
+// format: one token per four bytes of its name, description and parameter schema.
+func toolDefinitionTokens(name, description string, schema []byte) int {
+	return ceilDiv4(len(name) + len(description) + len(schema))
+}
+
 // ceilDiv4 is the "one token per four bytes" prompt estimate.
 func ceilDiv4(n int) int { return (n + 3) / 4 }
 

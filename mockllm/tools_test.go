@@ -328,3 +328,52 @@ func TestGeminiForcedFunctionCall(t *testing.T) {
 		t.Errorf("AUTO answered %+v", auto)
 	}
 }
+
+// TestToolDefinitionsCountAsPrompt: in every wire format a request's declared tools add one
+// prompt token per four bytes of each tool's name, description and schema, as providers bill
+// tool definitions.
+func TestToolDefinitionsCountAsPrompt(t *testing.T) {
+	t.Parallel()
+	_, base := startMock(t, Behavior{})
+	c := newClient(t)
+	const name, description, schema = "get_weather", "Current weather in a city", `{"type":"object","properties":{"city":{"type":"string"}}}`
+	want := ceilDiv4(len(name) + len(description) + len(schema))
+
+	promptOf := func(wire string, raw []byte) int {
+		t.Helper()
+		var u struct {
+			Usage struct {
+				PromptTokens int `json:"prompt_tokens"`
+				InputTokens  int `json:"input_tokens"`
+			} `json:"usage"`
+			UsageMetadata struct {
+				PromptTokenCount int `json:"promptTokenCount"`
+			} `json:"usageMetadata"`
+		}
+		if err := json.Unmarshal(raw, &u); err != nil {
+			t.Fatalf("%s: %v: %s", wire, err, raw)
+		}
+		return u.Usage.PromptTokens + u.Usage.InputTokens + u.UsageMetadata.PromptTokenCount
+	}
+	for _, w := range []struct {
+		wire  string
+		send  func(tools string) []byte
+		tools string
+	}{
+		{"openai", func(tools string) []byte {
+			return post(t, c, base, `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Weather?"}]`+tools+`}`)
+		}, `,"tools":[{"type":"function","function":{"name":"` + name + `","description":"` + description + `","parameters":` + schema + `}}]`},
+		{"anthropic", func(tools string) []byte {
+			return readAll(t, anthPost(t, c, root(base), anthBody("Weather?", strings.TrimPrefix(tools, ","))))
+		}, `,"tools":[{"name":"` + name + `","description":"` + description + `","input_schema":` + schema + `}]`},
+		{"gemini", func(tools string) []byte {
+			return readAll(t, do(t, c, "POST", gemURL(base, "gemini-2.5-flash", "generateContent"),
+				`{"contents":[{"role":"user","parts":[{"text":"Weather?"}]}]`+tools+`}`))
+		}, `,"tools":[{"functionDeclarations":[{"name":"` + name + `","description":"` + description + `","parameters":` + schema + `}]}]`},
+	} {
+		without, with := promptOf(w.wire, w.send("")), promptOf(w.wire, w.send(w.tools))
+		if without == 0 || with-without != want {
+			t.Errorf("%s: prompt tokens %d without the tool and %d with it, want %d more", w.wire, without, with, want)
+		}
+	}
+}
