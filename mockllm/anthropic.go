@@ -220,7 +220,7 @@ func (r *anthRequest) validate() *anthError {
 		}
 	}
 	if forced, name := r.forcedTool(); forced && name != "" && !slices.ContainsFunc(r.Tools, func(t anthTool) bool { return t.Name == name }) {
-		return anthBad("tool_choice: tool '" + name + "' is not among the tools")
+		return anthBad("Tool '" + name + "' not found in provided tools") // Anthropic's wording
 	}
 	for _, bl := range r.System.blocks {
 		if bl.Type != "text" {

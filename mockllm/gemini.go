@@ -145,6 +145,20 @@ func (r *gemRequest) normalize() {
 	}
 }
 
+// hasFunctionCallingConfig reports whether toolConfig sets functionCallingConfig, which Gemini
+// refuses without function declarations to apply it to.
+func (r *gemRequest) hasFunctionCallingConfig() bool {
+	var tc struct {
+		FunctionCallingConfig json.RawMessage `json:"functionCallingConfig"`
+		Snake                 json.RawMessage `json:"function_calling_config"`
+	}
+	if json.Unmarshal(r.ToolConfig, &tc) != nil {
+		return false
+	}
+	set := func(v json.RawMessage) bool { return len(v) > 0 && string(v) != "null" }
+	return set(tc.FunctionCallingConfig) || set(tc.Snake)
+}
+
 // forcedTool reads toolConfig.functionCallingConfig: mode ANY forces a call, of the first of
 // allowedFunctionNames when it lists any ("" for any declared function).
 func (r *gemRequest) forcedTool() (forced bool, name string) {
@@ -208,6 +222,9 @@ func (r *gemRequest) validate() *gemError {
 				return gemBad("* " + field + ".parameters: parameters and parameters_json_schema are mutually exclusive\n")
 			}
 		}
+	}
+	if r.hasFunctionCallingConfig() && len(r.toolSpecs()) == 0 {
+		return gemBad("Function calling config is set without function_declarations.") // Gemini's wording
 	}
 	g := r.GenerationConfig
 	if g.MaxOutputTokens != nil && *g.MaxOutputTokens < 1 {

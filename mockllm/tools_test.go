@@ -227,7 +227,9 @@ func TestAnthropicForcedToolUse(t *testing.T) {
 	if m := getAnthMessage(t, c, root(base), anthBody("Weather?", anthWeatherTools+`,"tool_choice":{"type":"auto"}`)); m.StopReason != "end_turn" {
 		t.Errorf("auto: %+v", m)
 	}
-	expectAnthError(t, anthPost(t, c, root(base), anthBody("Weather?", anthWeatherTools+`,"tool_choice":{"type":"tool","name":"nope"}`)), 400, "invalid_request_error")
+	if e := expectAnthError(t, anthPost(t, c, root(base), anthBody("Weather?", anthWeatherTools+`,"tool_choice":{"type":"tool","name":"nope"}`)), 400, "invalid_request_error"); e.Error.Message != "Tool 'nope' not found in provided tools" {
+		t.Errorf("undeclared tool: %q", e.Error.Message)
+	}
 
 	resp := anthPost(t, c, root(base), anthBody("Weather?", anthWeatherTools+`,"tool_choice":{"type":"any"},"stream":true`))
 	evs, err := readEvents(t, resp)
@@ -326,6 +328,17 @@ func TestGeminiForcedFunctionCall(t *testing.T) {
 	auto := gemGenerate(t, c, base, gemBody("Weather?", tools+`,"toolConfig":{"functionCallingConfig":{"mode":"AUTO"}}`))
 	if auto.Candidates[0].Content.Parts[0].Text == "" {
 		t.Errorf("AUTO answered %+v", auto)
+	}
+
+	// A function calling config with no function to apply it to is refused, as Gemini does.
+	for _, body := range []string{
+		gemBody("Weather?", `"toolConfig":{"functionCallingConfig":{"mode":"ANY"}}`),
+		gemBody("Weather?", `"tools":[{"googleSearch":{}}],"tool_config":{"function_calling_config":{"mode":"AUTO"}}`),
+	} {
+		e := expectGemError(t, do(t, c, "POST", gemURL(base, "gemini-2.5-flash", "generateContent"), body), 400, "INVALID_ARGUMENT")
+		if e.Error.Message != "Function calling config is set without function_declarations." {
+			t.Errorf("%s: %q", body, e.Error.Message)
+		}
 	}
 }
 
