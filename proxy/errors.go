@@ -55,6 +55,7 @@ var (
 	errMissingMessages     = newAPIError(400, `"messages" is required: the conversation so far, e.g. [{"role":"user","content":"Hello"}]`, nil)
 	errMessagesNotArray    = newAPIError(400, `"messages" must be an array of messages, e.g. [{"role":"user","content":"Hello"}]`, nil)
 	errDuplicateMessages   = newAPIError(400, `"messages" appears more than once in the request body`, nil)
+	errEmptyMessages       = newAPIError(400, `"messages" is empty: send at least one message, e.g. [{"role":"user","content":"Hello"}]`, nil)
 	errDuplicateModel      = newAPIError(400, `"model" appears more than once in the request body`, nil)
 	errDuplicateStream     = newAPIError(400, `"stream" appears more than once in the request body`, nil)
 	errDuplicateStreamOpts = newAPIError(400, `"stream_options" appears more than once in the request body`, nil)

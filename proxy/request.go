@@ -155,17 +155,20 @@ func (r *chatRequest) parse(body []byte) *apiError {
 	if it.failed() {
 		return errMalformedJSON
 	}
-	// Checked here rather than left to the provider: each provider words it differently, and
-	// a request that cannot be served should not reserve credit or count against a deployment.
-	if r.messagesVS < 0 {
-		return errMissingMessages
-	}
 	if !r.haveModel {
 		if r.nModels == 0 {
 			return errMissingModel
 		}
 		// "models" alone: its first entry is the model, the rest are fallbacks.
 		r.model = r.models[0]
+	}
+	// Checked here rather than left to the provider: every provider refuses these, each in its
+	// own words, and only after the gateway has reserved credit and made the round trip.
+	if r.messagesVS < 0 {
+		return errMissingMessages
+	}
+	if body[skipSpace(body, r.messagesVS+1)] == ']' {
+		return errEmptyMessages
 	}
 	return nil
 }

@@ -19,19 +19,19 @@ func TestParseChatRequest(t *testing.T) {
 		stream     bool
 		err        *apiError
 	}{
-		{"plain", `{"model":"openai/gpt-4o-mini","messages":[]}`, "openai/gpt-4o-mini", false, nil},
+		{"plain", `{"model":"openai/gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`, "openai/gpt-4o-mini", false, nil},
 		{"stream", ` {"messages":[{"role":"user","content":"hi"}], "stream" : true, "model":"a/b"}`, "a/b", true, nil},
-		{"stream false", `{"model":"a/b","stream":false,"messages":[]}`, "a/b", false, nil},
-		{"stream null", `{"model":"a/b","stream":null,"messages":[]}`, "a/b", false, nil},
-		{"escaped slash in model", `{"model":"openai\/gpt-4o","messages":[]}`, "openai/gpt-4o", false, nil},
-		{"nested model key is not the model", `{"x":{"model":"evil"},"model":"a/b","messages":[]}`, "a/b", false, nil},
+		{"stream false", `{"model":"a/b","stream":false,"messages":[{"role":"user","content":"hi"}]}`, "a/b", false, nil},
+		{"stream null", `{"model":"a/b","stream":null,"messages":[{"role":"user","content":"hi"}]}`, "a/b", false, nil},
+		{"escaped slash in model", `{"model":"openai\/gpt-4o","messages":[{"role":"user","content":"hi"}]}`, "openai/gpt-4o", false, nil},
+		{"nested model key is not the model", `{"x":{"model":"evil"},"model":"a/b","messages":[{"role":"user","content":"hi"}]}`, "a/b", false, nil},
 		{"model inside a string", `{"messages":[{"content":"\"model\":\"evil\""}],"model":"a/b"}`, "a/b", false, nil},
 		{"empty", ``, "", false, errEmptyBody},
 		{"whitespace", " \n", "", false, errEmptyBody},
 		{"malformed", `{"model":"a/b"`, "", false, errMalformedJSON},
 		{"trailing garbage", `{"model":"a/b"} x`, "", false, errMalformedJSON},
 		{"array", `[{"model":"a/b"}]`, "", false, errNotObject},
-		{"missing model", `{"messages":[]}`, "", false, errMissingModel},
+		{"missing model", `{"messages":[{"role":"user","content":"hi"}]}`, "", false, errMissingModel},
 		{"empty model", `{"model":""}`, "", false, errMissingModel},
 		{"numeric model", `{"model":42}`, "", false, errModelNotString},
 		{"duplicate model", `{"model":"cheap/x","model":"dear/y"}`, "", false, errDuplicateModel},
@@ -39,9 +39,10 @@ func TestParseChatRequest(t *testing.T) {
 		{"stream string", `{"model":"a/b","stream":"yes"}`, "", false, errStreamNotBool},
 		{"duplicate stream", `{"model":"a/b","stream":false,"stream":true}`, "", false, errDuplicateStream},
 		{"missing messages", `{"model":"a/b"}`, "", false, errMissingMessages},
+		{"empty messages", `{"model":"a/b","messages":[ ]}`, "", false, errEmptyMessages},
 		{"messages not an array", `{"model":"a/b","messages":"hi"}`, "", false, errMessagesNotArray},
 		{"messages null", `{"model":"a/b","messages":null}`, "", false, errMessagesNotArray},
-		{"duplicate messages", `{"model":"a/b","messages":[],"messages":[]}`, "", false, errDuplicateMessages},
+		{"duplicate messages", `{"model":"a/b","messages":[{"role":"user","content":"hi"}],"messages":[{"role":"user","content":"hi"}]}`, "", false, errDuplicateMessages},
 	}
 	for _, c := range cases {
 		var r chatRequest
@@ -70,24 +71,24 @@ func TestUpstreamBodyRewritesOnlyWhatItMust(t *testing.T) {
 	cases := []struct{ name, in, want string }{
 		{"non-stream", `{"model":"openai/gpt-4o-mini","messages":[{"role":"user","content":"hi"}],"temperature":0.2}`,
 			`{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}],"temperature":0.2}`},
-		{"stream without options", `{"model":"openai/gpt-4o-mini","stream":true,"messages":[]}`,
-			`{"stream_options":{"include_usage":true},"model":"gpt-4o-mini","stream":true,"messages":[]}`},
-		{"stream, options after model", `{"model":"openai/gpt-4o-mini","stream":true,"stream_options":{"include_usage":false},"messages":[]}`,
-			`{"model":"gpt-4o-mini","stream":true,"stream_options":{"include_usage":true},"messages":[]}`},
-		{"stream, options before model", `{"stream_options":null,"stream":true,"model":"openai/gpt-4o-mini","messages":[]}`,
-			`{"stream_options":{"include_usage":true},"stream":true,"model":"gpt-4o-mini","messages":[]}`},
+		{"stream without options", `{"model":"openai/gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hi"}]}`,
+			`{"stream_options":{"include_usage":true},"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hi"}]}`},
+		{"stream, options after model", `{"model":"openai/gpt-4o-mini","stream":true,"stream_options":{"include_usage":false},"messages":[{"role":"user","content":"hi"}]}`,
+			`{"model":"gpt-4o-mini","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]}`},
+		{"stream, options before model", `{"stream_options":null,"stream":true,"model":"openai/gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`,
+			`{"stream_options":{"include_usage":true},"stream":true,"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`},
 		// ARouter's routing fields never reach the provider, wherever they stand.
-		{"routing fields last", `{"model":"a/b","messages":[],"models":["c/d"],"route":"fallback","provider":{"order":["x"]}}`,
-			`{"model":"gpt-4o-mini","messages":[]}`},
-		{"routing fields first", `{"models":["c/d"], "provider":{"sort":"price"} , "model":"a/b","messages":[]}`,
-			`{"model":"gpt-4o-mini","messages":[]}`},
-		{"routing fields between", `{"model":"a/b", "usage":{"include":true}, "messages":[], "route":"fallback" ,"m":2}`,
-			`{"model":"gpt-4o-mini", "messages":[] ,"m":2}`},
-		{"models alone names the model", `{"models":["a/b","c/d"],"messages":[]}`,
-			`{"model":"gpt-4o-mini","messages":[]}`},
-		{"models alone and last", `{"messages":[],"models":["a/b"]}`, `{"model":"gpt-4o-mini","messages":[]}`},
-		{"models alone, stream", `{"models":["a/b"],"stream":true,"messages":[]}`,
-			`{"stream_options":{"include_usage":true},"model":"gpt-4o-mini","stream":true,"messages":[]}`},
+		{"routing fields last", `{"model":"a/b","messages":[{"role":"user","content":"hi"}],"models":["c/d"],"route":"fallback","provider":{"order":["x"]}}`,
+			`{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`},
+		{"routing fields first", `{"models":["c/d"], "provider":{"sort":"price"} , "model":"a/b","messages":[{"role":"user","content":"hi"}]}`,
+			`{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`},
+		{"routing fields between", `{"model":"a/b", "usage":{"include":true}, "messages":[{"role":"user","content":"hi"}], "route":"fallback" ,"m":2}`,
+			`{"model":"gpt-4o-mini", "messages":[{"role":"user","content":"hi"}] ,"m":2}`},
+		{"models alone names the model", `{"models":["a/b","c/d"],"messages":[{"role":"user","content":"hi"}]}`,
+			`{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`},
+		{"models alone and last", `{"messages":[{"role":"user","content":"hi"}],"models":["a/b"]}`, `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`},
+		{"models alone, stream", `{"models":["a/b"],"stream":true,"messages":[{"role":"user","content":"hi"}]}`,
+			`{"stream_options":{"include_usage":true},"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hi"}]}`},
 	}
 	for _, c := range cases {
 		var r chatRequest
@@ -239,7 +240,7 @@ func TestBearerPrefixIgnoresLetterCaseOnly(t *testing.T) {
 func TestRoutingFields(t *testing.T) {
 	t.Parallel()
 	var r chatRequest
-	body := `{"model":"a/b","messages":[],"models":["c/d","e/f"],"route":"fallback","provider":{"order":["p","q"],"only":["p","q","r"],"ignore":["z"],"allow_fallbacks":false,"sort":"latency"}}`
+	body := `{"model":"a/b","messages":[{"role":"user","content":"hi"}],"models":["c/d","e/f"],"route":"fallback","provider":{"order":["p","q"],"only":["p","q","r"],"ignore":["z"],"allow_fallbacks":false,"sort":"latency"}}`
 	if e := r.parse([]byte(body)); e != nil {
 		t.Fatal(e)
 	}
@@ -265,7 +266,7 @@ func TestRoutingFields(t *testing.T) {
 		}
 	}
 	var none chatRequest
-	if e := none.parse([]byte(`{"messages":[]}`)); e != errMissingModel {
+	if e := none.parse([]byte(`{"messages":[{"role":"user","content":"hi"}]}`)); e != errMissingModel {
 		t.Errorf("no model and no models: %v", e)
 	}
 }
