@@ -297,7 +297,11 @@ func (r *gemRequest) plan(model string) (prompt int, seed uint64) {
 	prompt = 3
 	for _, t := range r.Tools {
 		for _, f := range t.FunctionDeclarations {
-			prompt += toolDefinitionTokens(f.Name, f.Description, f.Parameters) + ceilDiv4(len(f.ParametersJSONSchema))
+			schema := f.Parameters // validate allows one of the two schema fields
+			if len(schema) == 0 {
+				schema = f.ParametersJSONSchema
+			}
+			prompt += toolDefinitionTokens(f.Name, f.Description, schema)
 		}
 	}
 	if r.SystemInstruction != nil {
