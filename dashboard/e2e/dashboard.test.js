@@ -230,6 +230,8 @@ test('dashboard end to end', async t => {
       await admin.getByLabel('Name').fill(name);
       await admin.getByRole('button', {name: 'Create key'}).click();
       await admin.locator('.once h3', {hasText: name}).waitFor();
+      // The token is shown before the table is reloaded: wait for the new row itself.
+      await admin.locator('tbody').getByText(name, {exact: true}).waitFor();
     }
     const names = await admin.locator('tbody .name').allTextContents();
     assert.ok(names.includes(XSS) && names.includes(XSS_IMG), names.join(' | '));
