@@ -14,21 +14,37 @@ func (c *call) getCredits() {
 	if !c.requireAdmin() {
 		return
 	}
-	c.api.syncSpend(c.context(), c.api.now(), c.p.Org.ID)
-	b := c.api.ledger.Balance(c.p.Org.ID)
+	c.writeCredits(c.p.Org.ID)
+}
+
+// writeCredits answers with orgID's pool.
+func (c *call) writeCredits(orgID int64) {
+	c.api.syncSpend(c.context(), c.api.now(), orgID)
+	b := c.api.ledger.Balance(orgID)
 	writeJSON(c.ctx, 200, map[string]any{"data": map[string]any{
 		"total_credits": usdJSON(b.Credits),
 		"total_usage":   usdJSON(b.Used),
 	}})
 }
 
-// addCredits serves POST /v1/credits {"amount": USD} (admins). There is no payment processor:
-// credits are an allowance the organization's admins manage.
+// addCredits serves POST /v1/credits {"amount": USD, "organization_id": ID} (the instance
+// admin only) and answers with the pool it raised.
+//
+// There is no payment processor: credits are an allowance of the operator's upstream spend, so
+// only the operator grants them, to the context its key acts in or to any organization named
+// by organization_id. An organization's Admins divide the pool among keys (key limits) but do
+// not raise it: every user is the Admin of a personal context and may create organizations,
+// so if Admins could grant credits, anyone with an account could spend without bound.
 func (c *call) addCredits() {
-	if !c.requireAdmin() {
+	if !c.p.User.InstanceAdmin {
+		if c.p.IsAdmin() {
+			errCreditsByOperator.write(c.ctx)
+		} else {
+			errAdminOnly.write(c.ctx)
+		}
 		return
 	}
-	f, e := decodeFields(c.ctx.PostBody(), "amount")
+	f, e := decodeFields(c.ctx.PostBody(), "amount", "organization_id")
 	if e != nil {
 		e.write(c.ctx)
 		return
@@ -46,19 +62,26 @@ func (c *call) addCredits() {
 		badField("amount", "must be more than 0 and at most 1000000").write(c.ctx)
 		return
 	}
-	if err := c.api.store.AddCredits(c.context(), c.p.Org.ID, amount, c.p.User.ID); err != nil {
+	orgID := c.p.Org.ID
+	if f.has("organization_id") {
+		if orgID, e = f.int("organization_id"); e != nil {
+			e.write(c.ctx)
+			return
+		}
+	}
+	if err := c.api.store.AddCredits(c.context(), orgID, amount, c.p.User.ID); err != nil {
 		c.fail(err, errOrgNotFound)
 		return
 	}
-	c.api.log.Info("credits added", zap.Int64("org", c.p.Org.ID), zap.Stringer("usd", amount), zap.Int64("by", c.p.User.ID))
+	c.api.log.Info("credits added", zap.Int64("org", orgID), zap.Stringer("usd", amount), zap.Int64("by", c.p.User.ID))
 	// The ledger takes the stored total, not the amount: the periodic reload may already have
 	// counted this grant, and a total read after the grant is stored includes it whichever
 	// came first (see budget.Ledger.RaiseCredits).
-	total, err := c.api.store.CreditsOf(c.context(), c.p.Org.ID)
+	total, err := c.api.store.CreditsOf(c.context(), orgID)
 	if err != nil {
-		c.api.log.Warn("the grant is stored; it is usable after the next reload of credit totals", zap.Int64("org", c.p.Org.ID), zap.Error(err))
+		c.api.log.Warn("the grant is stored; it is usable after the next reload of credit totals", zap.Int64("org", orgID), zap.Error(err))
 	} else {
-		c.api.ledger.RaiseCredits(map[int64]money.Nanos{c.p.Org.ID: total})
+		c.api.ledger.RaiseCredits(map[int64]money.Nanos{orgID: total})
 	}
-	c.getCredits()
+	c.writeCredits(orgID)
 }

@@ -39,17 +39,19 @@ func badField(field, format string, args ...any) *apiError {
 }
 
 var (
-	errMissingKey      = newError(401, "missing management key: send Authorization: Bearer <management key> (the instance admin's is printed at first start)")
-	errBadKey          = newError(401, "invalid management key")
-	errInferenceKey    = newError(403, "inference keys cannot call the Management API; use a management key (sk-ar-mgmt-v1-…)")
-	errAdminOnly       = newError(403, "this action requires the admin role in this organization")
-	errNoEndpoint      = newError(404, "no such Management API endpoint; see docs/management-api.md")
-	errKeyNotFound     = newError(404, "no such API key in this organization; GET /v1/keys (or arouter keys list) shows key hashes")
-	errOrgNotFound     = newError(404, "no such organization")
-	errUserNotFound    = newError(404, "no such member in this organization")
-	errMgmtKeyNotFound = newError(404, "no such management key of yours in this context; GET /v1/management-keys lists them")
-	errLastAdmin       = newError(409, "an organization must keep at least one admin: promote another member first")
-	errStore           = newError(503, "the store is unavailable; retry shortly")
+	errMissingKey   = newError(401, "missing management key: send Authorization: Bearer <management key> (the instance admin's is printed at first start)")
+	errBadKey       = newError(401, "invalid management key")
+	errInferenceKey = newError(403, "inference keys cannot call the Management API; use a management key (sk-ar-mgmt-v1-…)")
+	errAdminOnly    = newError(403, "this action requires the admin role in this organization")
+	// errCreditsByOperator: see addCredits.
+	errCreditsByOperator = newError(403, "credits are granted by the instance admin (the operator), not by an organization's Admins; ask them to run: arouter credits add USD --org ID")
+	errNoEndpoint        = newError(404, "no such Management API endpoint; see docs/management-api.md")
+	errKeyNotFound       = newError(404, "no such API key in this organization; GET /v1/keys (or arouter keys list) shows key hashes")
+	errOrgNotFound       = newError(404, "no such organization")
+	errUserNotFound      = newError(404, "no such member in this organization")
+	errMgmtKeyNotFound   = newError(404, "no such management key of yours in this context; GET /v1/management-keys lists them")
+	errLastAdmin         = newError(409, "an organization must keep at least one admin: promote another member first")
+	errStore             = newError(503, "the store is unavailable; retry shortly")
 )
 
 func methodNotAllowed(ctx *fasthttp.RequestCtx, allow string) {

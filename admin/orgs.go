@@ -58,12 +58,14 @@ func newOrgObject(o *tenancy.Org, role tenancy.Role) orgObject {
 		PromptLogging: o.PromptLogging}
 }
 
-// me serves GET /v1/me: who the key acts as, and where.
+// me serves GET /v1/me: who the key acts as, and where; instance_admin says whether the user
+// is the operator, who alone grants credits.
 func (c *call) me() {
 	writeJSON(c.ctx, 200, map[string]any{"data": map[string]any{
-		"user":         newUserObject(&c.p.User),
-		"organization": newOrgObject(&c.p.Org, c.p.Role),
-		"role":         c.p.Role,
+		"user":           newUserObject(&c.p.User),
+		"organization":   newOrgObject(&c.p.Org, c.p.Role),
+		"role":           c.p.Role,
+		"instance_admin": c.p.User.InstanceAdmin,
 	}})
 }
 

@@ -37,8 +37,9 @@ type User struct {
 	ID    int64
 	Email string // unique; how admins name a user they add to an organization
 	Name  string
-	// InstanceAdmin marks the user bootstrapped at first start. It grants nothing beyond
-	// the user's own contexts; it is how a restart finds that user again.
+	// InstanceAdmin marks the user bootstrapped at first start: the operator, and how a
+	// restart finds that user again. Its one privilege beyond its own contexts is granting
+	// credits, to any organization.
 	InstanceAdmin bool
 	PersonalOrgID int64
 	CreatedAt     time.Time

@@ -105,9 +105,15 @@ func (tg *testGateway) newOrg(name string, credits float64) org {
 	tg.mustCall(200, "DELETE", membersPath(founder)+"/"+strconv.FormatInt(tg.admin.ID, 10), founder.admin, nil)
 	o := org{id: founder.id, admin: token}
 	if credits > 0 {
-		tg.mustCall(200, "POST", "/v1/credits", o.admin, map[string]any{"amount": credits})
+		tg.grant(o, credits)
 	}
 	return o
+}
+
+// grant adds credits to o, as only the instance admin may.
+func (tg *testGateway) grant(o org, usd float64) {
+	tg.t.Helper()
+	tg.mustCall(200, "POST", "/v1/credits", tg.adminToken, map[string]any{"amount": usd, "organization_id": o.id})
 }
 
 // addMember adds a new user to o, redeems the invitation as the new member does (without a

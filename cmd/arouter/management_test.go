@@ -44,7 +44,7 @@ func TestRoleMatrix(t *testing.T) {
 		{"add member", "POST", members, map[string]any{"email": "dave@acme.test"}, 201, 403},
 		{"change a role", "PATCH", members + "/" + strconv.FormatInt(carolID, 10), map[string]any{"role": "member"}, 200, 403},
 		{"read credits", "GET", "/v1/credits", nil, 200, 403},
-		{"add credits", "POST", "/v1/credits", map[string]any{"amount": 1}, 200, 403},
+		{"add credits", "POST", "/v1/credits", map[string]any{"amount": 1}, 403, 403}, // the operator's
 		{"whoami", "GET", "/v1/me", nil, 200, 200},
 		{"list own organizations", "GET", "/v1/orgs", nil, 200, 200},
 	}
@@ -272,7 +272,7 @@ func TestKeyKindsStayInTheirLane(t *testing.T) {
 }
 
 // TestCreditsPoolIsShared: the organization's keys draw on one pool; an empty pool refuses with
-// 402 naming the credits, and an admin's grant lets requests through again.
+// 402 naming the credits, and the instance admin's grant lets requests through again.
 func TestCreditsPoolIsShared(t *testing.T) {
 	t.Parallel()
 	tg := startGateway(t, gatewayOpts{extraYAML: twoModels})
@@ -288,12 +288,51 @@ func TestCreditsPoolIsShared(t *testing.T) {
 	if _, md := errMessage(out); status != 402 || md["limit"] != "credits" {
 		t.Fatalf("second key on the spent pool: %d %v", status, out)
 	}
-	if status, _ := tg.call("POST", "/v1/credits", o.admin, map[string]any{"amount": -5}); status != 400 {
+	if status, _ := tg.call("POST", "/v1/credits", tg.adminToken, map[string]any{"amount": -5, "organization_id": o.id}); status != 400 {
 		t.Errorf("negative grant: %d", status)
 	}
-	tg.mustCall(200, "POST", "/v1/credits", o.admin, map[string]any{"amount": 1})
+	tg.grant(o, 1)
 	if status, out := tg.chatAs(k2, tiny); status != 200 {
 		t.Fatalf("after the grant: %d %v", status, out)
+	}
+}
+
+// TestOnlyTheOperatorGrantsCredits: every user administers a personal context and may create
+// organizations, so a grant by an Admin would let anyone spend the operator's provider accounts
+// without bound. An invited member's personal context and own new organization cannot raise
+// their credits; the instance admin grants to either by id, and a key there then spends.
+func TestOnlyTheOperatorGrantsCredits(t *testing.T) {
+	t.Parallel()
+	tg := startGateway(t, gatewayOpts{})
+	o := tg.newOrg("Granted", 1)
+	dev, _ := tg.addMember(o, "dev@granted.test", "member")
+	if me := data(tg.mustCall(200, "GET", "/v1/me", dev, nil)); me["instance_admin"] != false {
+		t.Errorf("a member's /v1/me: instance_admin = %v", me["instance_admin"])
+	}
+	if me := data(tg.mustCall(200, "GET", "/v1/me", tg.adminToken, nil)); me["instance_admin"] != true {
+		t.Errorf("the instance admin's /v1/me: instance_admin = %v", me["instance_admin"])
+	}
+	var personal int64
+	for _, c := range tg.mustCall(200, "GET", "/v1/orgs", dev, nil)["data"].([]any) {
+		if c := c.(map[string]any); c["personal"] == true {
+			personal = int64(c["id"].(float64))
+		}
+	}
+	own := tg.mustCall(201, "POST", "/v1/management-keys", dev, map[string]any{"name": "mine", "organization_id": personal})["key"].(string)
+	mine := tg.mustCall(201, "POST", "/v1/orgs", dev, map[string]any{"name": "Dev's own"})["management_key"].(string)
+	for who, token := range map[string]string{"personal context": own, "own organization": mine, "the organization's Admin": o.admin} {
+		status, out := tg.call("POST", "/v1/credits", token, map[string]any{"amount": 1000000})
+		if msg, _ := errMessage(out); status != 403 || !strings.Contains(msg, "instance admin") {
+			t.Errorf("%s grants itself credits: %d %v", who, status, out)
+		}
+	}
+	key, _ := tg.createKey(own, map[string]any{"name": "personal"})
+	if status, out := tg.chatAs(key, chatBody); status != 402 {
+		t.Fatalf("a personal context with no credits: %d %v", status, out)
+	}
+	tg.grant(org{id: personal}, 1)
+	if status, out := tg.chatAs(key, chatBody); status != 200 {
+		t.Fatalf("after the operator's grant: %d %v", status, out)
 	}
 }
 

@@ -474,26 +474,32 @@ func TestOpenAPIMatchesImplementation(t *testing.T) {
 	c.ok(404, "DELETE", member(999999), ann, nil)
 	c.ok(404, "DELETE", member(bobID), admin, nil)
 
-	// Credits.
-	if got := data(c.ok(200, "POST", "/v1/credits", ann, map[string]any{"amount": 10}))["total_credits"]; got != float64(10) {
+	// Credits: granted by the instance admin (here to Acme, which it has left), read by Admins.
+	grant := func(body string) string { return fmt.Sprintf(`{"organization_id": %d, %s}`, org, body) }
+	if got := data(c.ok(200, "POST", "/v1/credits", admin, grant(`"amount": 10`)))["total_credits"]; got != float64(10) {
 		t.Errorf("credits after a grant of 10: %v", got)
 	}
-	c.ok(200, "POST", "/v1/credits", ann, `{"amount": 0.000000001}`) // the smallest amount
-	c.ok(200, "POST", "/v1/credits", ann, `{"amount": 1e-9}`)        // as some encoders write it
-	c.ok(400, "POST", "/v1/credits", ann, `{"amount": 1e-10}`)       // below a nano-dollar
+	c.ok(200, "POST", "/v1/credits", admin, grant(`"amount": 0.000000001`)) // the smallest amount
+	c.ok(200, "POST", "/v1/credits", admin, grant(`"amount": 1e-9`))        // as some encoders write it
+	c.ok(400, "POST", "/v1/credits", admin, grant(`"amount": 1e-10`))       // below a nano-dollar
+	c.ok(200, "POST", "/v1/credits", admin, map[string]any{"amount": 1})    // its own context
+	c.ok(404, "POST", "/v1/credits", admin, map[string]any{"amount": 1, "organization_id": 999999})
 	c.ok(200, "GET", "/v1/credits", ann, nil)
 	c.ok(403, "GET", "/v1/credits", bob, nil)
 	c.ok(403, "POST", "/v1/credits", bob, map[string]any{"amount": 1})
+	c.ok(403, "POST", "/v1/credits", ann, map[string]any{"amount": 1}) // an Admin, not the operator
 	for _, body := range []any{
 		map[string]any{"amount": -1},
 		map[string]any{"amount": 0},
 		map[string]any{"amount": "5"},
 		map[string]any{"amount": 2000000},
 		map[string]any{"amount": 1, "currency": "EUR"},
+		map[string]any{"amount": 1, "organization_id": "acme"},
+		map[string]any{"amount": 1, "organization_id": -1},
 		map[string]any{},
 		"[1]",
 	} {
-		c.bad(400, "POST", "/v1/credits", ann, body)
+		c.bad(400, "POST", "/v1/credits", admin, body)
 	}
 
 	// Keys.

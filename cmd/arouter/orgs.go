@@ -22,7 +22,8 @@ const orgsUsage = `usage: arouter orgs list                      the contexts yo
        arouter members set-role USER_ID admin|member
        arouter members remove USER_ID
        arouter credits [show]                 the context's credits and usage (admins)
-       arouter credits add USD
+       arouter credits add USD [--org ID]     grant credits to the current context or to
+                                              organization ID (the instance admin only)
 Every command also takes --config FILE and --url URL (see "arouter keys").
 `
 
@@ -41,6 +42,7 @@ func orgsCmd(group string, args []string, stdout, stderr io.Writer) error {
 	cf := addClientFlags(fs)
 	role := fs.String("role", "member", "members add: admin or member")
 	name := fs.String("name", "", "members add: display name of a new user (default: the email's local part)")
+	orgID := fs.Int64("org", 0, "credits add: the organization to grant to (default: the current context)")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -171,7 +173,11 @@ func orgsCmd(group string, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "removed user %s; their keys in this organization were disabled (%s)\n", pos[0], out["keys_disabled"])
 		return nil
 	case "credits add":
-		if err := c.do("POST", "/v1/credits", map[string]any{"amount": jsonNumber(pos[0])}, &out); err != nil {
+		body := map[string]any{"amount": jsonNumber(pos[0])}
+		if *orgID != 0 {
+			body["organization_id"] = *orgID
+		}
+		if err := c.do("POST", "/v1/credits", body, &out); err != nil {
 			return err
 		}
 		return printJSON(stdout, out["data"])

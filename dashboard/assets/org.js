@@ -1,5 +1,6 @@
 // Organization: who is in it with which role, and the shared credits. Member management and
-// credits are Admin-only in the API, so a Member is not offered them at all.
+// credits are Admin-only in the API, so a Member is not offered them at all; only the instance
+// admin (the operator) grants credits, so only they are offered the form.
 import {get, post, patch, del, enc} from './api.js';
 import {h, fill, field, errorBox, empty, usd, when, secretPanel, confirm, busy, toast} from './ui.js';
 
@@ -17,10 +18,10 @@ export async function render(main, state) {
   const creditsBox = h('section', {class: 'card', id: 'credits'});
   const membersBox = h('section', {class: 'card', id: 'members'});
   fill(main, head, creditsBox, membersBox);
-  await Promise.all([credits(creditsBox), members(membersBox, state)]);
+  await Promise.all([credits(creditsBox, state.me.instance_admin), members(membersBox, state)]);
 }
 
-async function credits(box) {
+async function credits(box, canGrant) {
   const amount = h('input', {type: 'number', min: 0.01, step: 'any', required: true, inputmode: 'decimal'});
   const status = h('div');
   const submit = h('button', {type: 'submit'}, 'Add credits');
@@ -33,6 +34,11 @@ async function credits(box) {
       h('div', {}, h('dt', {}, 'Used'), h('dd', {}, usd(c.total_usage))));
   }
   try { await load(); } catch (e) { fill(figures, errorBox(e)); }
+  if (!canGrant) {
+    fill(box, h('h2', {}, 'Credits'), figures,
+      h('p', {class: 'note'}, 'Credits are granted by the instance admin, who runs this gateway.'));
+    return;
+  }
   fill(box, h('h2', {}, 'Credits'), figures,
     h('form', {class: 'inline', onsubmit: async e => {
       e.preventDefault();
