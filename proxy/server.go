@@ -268,7 +268,7 @@ func setDefault[T int | time.Duration](v *T, def T) {
 }
 
 // Serve accepts connections on ln until Shutdown.
-func (s *Server) Serve(ln net.Listener) error { return s.srv.Serve(ln) }
+func (s *Server) Serve(ln net.Listener) error { return s.srv.Serve(lingerListener{ln}) }
 
 // Shutdown stops accepting connections and waits for in-flight requests and streams to end,
 // or for ctx to end.
@@ -391,4 +391,5 @@ func (s *Server) handleTransportError(ctx *fasthttp.RequestCtx, err error) {
 	}
 	e.write(ctx)
 	ctx.SetConnectionClose()
+	markUnread(ctx.Conn()) // the rest of the request may be in flight: see lingerListener
 }

@@ -218,6 +218,27 @@ func TestBadRequestsGetClearErrorsInOurShape(t *testing.T) {
 	}
 }
 
+// TestRefusalOfAnUnreadRequestReachesTheClient: a request refused before it is read whole (a
+// body over max_request_body) leaves the rest of it unread. A plain close of such a socket
+// sends a reset, and a client still sending its body sees "connection reset by peer" instead
+// of the 413 (CI saw it once). Twenty uploads of 2 MiB each must all get the 413.
+func TestRefusalOfAnUnreadRequestReachesTheClient(t *testing.T) {
+	t.Parallel()
+	tg := startGateway(t, gatewayOpts{})
+	body := `{"model":"openai/gpt-4o-mini","pad":"` + strings.Repeat("x", 2<<20) + `"}`
+	for i := range 20 {
+		req, _ := http.NewRequest("POST", tg.url+"/v1/chat/completions", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+tg.key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("upload %d: the refusal was lost: %v", i, err)
+		}
+		if status, msg, _ := apiErr(t, resp); status != 413 || !strings.Contains(msg, "larger than") {
+			t.Fatalf("upload %d: %d %q, want 413", i, status, msg)
+		}
+	}
+}
+
 func TestUpstreamFailuresAreMappedAndRecorded(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
