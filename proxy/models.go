@@ -4,14 +4,17 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/valyala/fasthttp"
+
 	"github.com/arouter/arouter/catalog"
 	"github.com/arouter/arouter/money"
 )
 
-// renderModels builds the GET /v1/models body once: the catalog never changes while serving.
-// Each entry carries OpenAI's fields (id, object, created, owned_by), so SDKs' models.list()
-// works, and OpenRouter's (name, context_length, pricing in USD per token as strings).
-func renderModels(c *catalog.Catalog) []byte {
+// renderModels builds the GET /v1/models body, and each model's GET /v1/models/{id} body by
+// its id, once: the catalog never changes while serving. Each entry carries OpenAI's fields
+// (id, object, created, owned_by), so SDKs' models.list() and models.retrieve() work, and
+// OpenRouter's (name, context_length, pricing in USD per token as strings).
+func renderModels(c *catalog.Catalog) (list []byte, byID map[string][]byte) {
 	type pricing struct {
 		Prompt          string `json:"prompt"`
 		Completion      string `json:"completion"`
@@ -51,8 +54,12 @@ func renderModels(c *catalog.Catalog) []byte {
 			},
 		})
 	}
-	b, _ := json.Marshal(out)
-	return b
+	byID = make(map[string][]byte, len(out.Data))
+	for _, m := range out.Data {
+		byID[m.ID], _ = json.Marshal(m)
+	}
+	list, _ = json.Marshal(out)
+	return list, byID
 }
 
 // perToken renders a per-million price as USD per token, exactly: nano-USD per million tokens
@@ -82,4 +89,21 @@ func perToken(p money.PricePerMillion) string {
 		return intPart
 	}
 	return intPart + "." + digits
+}
+
+// model serves GET /v1/models/{id}: the model's entry of the list, as OpenAI's models.retrieve
+// reads it. An id's "/" may come percent-encoded (SDKs encode path parameters); the path is
+// decoded by then.
+func (s *Server) model(ctx *fasthttp.RequestCtx, id string) {
+	if !ctx.IsGet() {
+		errGetOnly.write(ctx)
+		return
+	}
+	m := s.cat.Lookup([]byte(id))
+	if m == nil {
+		unknownModel([]byte(id)).write(ctx)
+		return
+	}
+	ctx.Response.Header.SetContentTypeBytes(contentTypeJSON)
+	ctx.Response.SetBodyRaw(s.modelJSON[m.ID])
 }

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -138,6 +139,7 @@ type Server struct {
 	sticky       *stickyRoutes // nil when sticky routing is off
 	routes       []route       // indexed by deployment index
 	modelsJSON   []byte
+	modelJSON    map[string][]byte // GET /v1/models/{id}, by model id
 	srv          *fasthttp.Server
 }
 
@@ -210,7 +212,7 @@ func New(o Options) (*Server, error) {
 		}
 		s.routes = append(s.routes, rt)
 	}
-	s.modelsJSON = renderModels(o.Catalog)
+	s.modelsJSON, s.modelJSON = renderModels(o.Catalog)
 	if o.StickyTTL > 0 {
 		var err error
 		if s.sticky, err = newStickyRoutes(o.StickySize, o.StickyTTL); err != nil {
@@ -342,6 +344,10 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 				return
 			}
 			s.endpoints(ctx, m)
+			return
+		}
+		if id, ok := strings.CutPrefix(string(path), pathModels+"/"); ok {
+			s.model(ctx, id)
 			return
 		}
 		if m := s.opts.Management; m != nil && m.Handles(path) {

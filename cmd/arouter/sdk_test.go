@@ -95,7 +95,15 @@ func TestOfficialOpenAISDKWorksByChangingOnlyBaseURLAndKey(t *testing.T) {
 		t.Fatalf("streamed tool call: %+v, finish %q", got, acc.Choices[0].FinishReason)
 	}
 
+	// The model list, and one model by its id (the SDK escapes the "/" in the path).
+	m, err := client.Models.Get(ctx, "openai/gpt-4o-mini")
+	if err != nil || m.ID != "openai/gpt-4o-mini" || m.Object != "model" || m.OwnedBy != "openai" {
+		t.Fatalf("models.Get: %+v %v", m, err)
+	}
 	var apiErr *openai.Error
+	if _, err = client.Models.Get(ctx, "nope/x"); !errors.As(err, &apiErr) || apiErr.StatusCode != 404 {
+		t.Fatalf("models.Get of an unknown model: %v", err)
+	}
 	_, err = client.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{Model: "nope/x", Messages: params.Messages})
 	if !errors.As(err, &apiErr) || apiErr.StatusCode != 404 || !strings.Contains(apiErr.Message, "nope/x") {
 		t.Fatalf("unknown model: %v", err)

@@ -170,6 +170,10 @@ test('the model list', async () => {
   for (const id of ['openai/gpt-4o-mini', 'anthropic/claude-haiku-4-5', 'google/gemini-2.5-flash']) {
     assert.ok(ids.includes(id), `${id} missing from ${ids}`);
   }
+  const m = await client.models.retrieve('anthropic/claude-haiku-4-5'); // the SDK escapes the "/"
+  assert.equal(m.id, 'anthropic/claude-haiku-4-5');
+  assert.equal(m.object, 'model');
+  await rejection(client.models.retrieve('nope/x'), OpenAI.NotFoundError, 404);
 });
 
 test('refusals are the SDK error class for their status', async t => {
