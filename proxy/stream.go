@@ -131,9 +131,9 @@ func (r *sseRelay) awaitFirstEvent(deadline time.Time) *upstreamError {
 		return nil
 	case errors.Is(err, errEventTooLarge):
 		return upstreamMalformed(r.x.rec.Provider)
-	case r.translateErr != nil:
+	case r.streamErr != nil:
 		// The provider's first word was an error event (say, overloaded).
-		msg, code := translatedStreamError(r.x.rec.Provider, r.translateErr)
+		msg, code := translatedStreamError(r.x.rec.Provider, r.streamErr)
 		upstreamErrStream.Inc()
 		return &upstreamError{api: newAPIError(502, msg, map[string]string{"provider": r.x.rec.Provider}), code: code, providerFault: true}
 	default:
@@ -205,10 +205,12 @@ type sseRelay struct {
 	choiceEvents int64
 
 	// translator turns a native (Anthropic, Gemini) stream into OpenAI frames; nil on the
-	// OpenAI passthrough. tbuf holds its output; translateErr stops the stream.
-	translator   providers.Stream
-	tbuf         []byte
-	translateErr error
+	// OpenAI passthrough. tbuf holds its output.
+	translator providers.Stream
+	tbuf       []byte
+	// streamErr stops the stream: the translator's error, or errMalformedEvent for a data
+	// event that is not a JSON object. Nothing after it is relayed.
+	streamErr error
 
 	in        []byte // received bytes not yet forming a whole event; reads land in its spare capacity
 	out       []byte // bytes ready for the client
@@ -238,7 +240,10 @@ const relayReadSize = 1 << 10
 // call arguments can make them tens of kilobytes.
 const maxEventSize = 1 << 20
 
-var errEventTooLarge = errors.New("provider sent an SSE event larger than 1 MiB or no event boundary")
+var (
+	errEventTooLarge  = errors.New("provider sent an SSE event larger than 1 MiB or no event boundary")
+	errMalformedEvent = errors.New("provider sent a data event that is not a JSON object")
+)
 
 var keepAliveComment = []byte(": keep-alive\n\n")
 
@@ -406,8 +411,8 @@ func (r *sseRelay) checkStop(err error) error {
 	case len(r.in) > maxEventSize:
 		// A provider that never ends an event would grow r.in without bound.
 		err = errEventTooLarge
-	case r.translateErr != nil:
-		err = r.translateErr
+	case r.streamErr != nil:
+		err = r.streamErr
 	default:
 		return nil
 	}
@@ -457,8 +462,12 @@ var (
 	doneData   = []byte("[DONE]")
 )
 
-// relayEvent relays one upstream event: translated first on a translated route.
+// relayEvent relays one upstream event: translated first on a translated route. Nothing is
+// relayed once the stream is stopped.
 func (r *sseRelay) relayEvent(ev []byte) {
+	if r.streamErr != nil {
+		return
+	}
 	if r.translator != nil {
 		r.translateEvent(ev)
 		return
@@ -468,7 +477,9 @@ func (r *sseRelay) relayEvent(ev []byte) {
 
 // relayOpenAIEvent copies one OpenAI event to out. The usage event gets its cost; everything
 // else passes byte for byte, except that for clients that did not ask for the usage chunk its
-// usage moves into the finish chunk before it.
+// usage moves into the finish chunk before it. A data event that is not a JSON object (a
+// provider cut off mid-event, say) is not relayed: it stops the stream, which ends with an
+// error event the SDKs raise, rather than with a chunk they fail to parse.
 func (r *sseRelay) relayOpenAIEvent(ev []byte) {
 	ev = r.withServedModel(ev)
 	payload, ps := eventData(ev)
@@ -477,8 +488,8 @@ func (r *sseRelay) relayOpenAIEvent(ev []byte) {
 		r.out = append(r.out, ev...)
 		return
 	}
-	r.gotData = true
 	if bytes.Equal(payload, doneData) {
+		r.gotData = true
 		r.flushPending()
 		r.sawDone = true
 		r.out = append(r.out, ev...)
@@ -486,7 +497,8 @@ func (r *sseRelay) relayOpenAIEvent(ev []byte) {
 	}
 	var usageVS, usageVE int
 	choicesEmpty, finished := false, false
-	if it, ok := newObjectIter(payload); ok {
+	it, ok := newObjectIter(payload)
+	if ok {
 		for {
 			key, _, vs, ve, ok := it.next()
 			if !ok {
@@ -517,6 +529,11 @@ func (r *sseRelay) relayOpenAIEvent(ev []byte) {
 			}
 		}
 	}
+	if it.failed() {
+		r.streamErr = errMalformedEvent
+		return
+	}
+	r.gotData = true
 	switch {
 	case usageVE > 0 && choicesEmpty && !r.wantsUsage && len(r.pending) > 0:
 		// Price the usage, then graft it onto the held finish chunk in place of its "usage".
@@ -639,7 +656,7 @@ func eventData(ev []byte) ([]byte, int) {
 // is told about in a final error event.
 func (r *sseRelay) upstreamEnded(err error) {
 	r.finished = true
-	if t := r.translator; t != nil && r.translateErr == nil && errors.Is(err, io.EOF) && t.Finished() {
+	if t := r.translator; t != nil && r.streamErr == nil && errors.Is(err, io.EOF) && t.Finished() {
 		r.appendTranslatedEnd() // usage chunk and [DONE], which also flushes a held finish chunk
 		return
 	}
@@ -650,16 +667,14 @@ func (r *sseRelay) upstreamEnded(err error) {
 	var ne net.Error
 	msg, code := "provider "+r.x.rec.Provider+" ended the stream before it was complete", "stream_interrupted"
 	switch {
-	case r.translateErr != nil:
-		msg, code = translatedStreamError(r.x.rec.Provider, r.translateErr)
+	case r.streamErr != nil:
+		msg, code = translatedStreamError(r.x.rec.Provider, r.streamErr)
 	case errors.Is(err, errEventTooLarge):
 		msg, code = "provider "+r.x.rec.Provider+" sent a malformed stream", "upstream_malformed"
 	case errors.As(err, &ne) && ne.Timeout():
 		msg, code = "provider "+r.x.rec.Provider+" sent nothing for too long; stream cut", "upstream_idle_timeout"
 	}
-	if r.translator != nil {
-		r.billPartial() // what the provider reported before it failed
-	}
+	r.billPartial() // what the client received before the provider failed
 	upstreamErrStream.Inc()
 	streamsInterrupted.Inc()
 	r.errorCode = code
@@ -667,19 +682,29 @@ func (r *sseRelay) upstreamEnded(err error) {
 	r.out = r.appendErrorEvent(r.out, 502, msg)
 }
 
-// billPartial prices a stream that ended without its usage chunk. A translated stream knows
-// what the provider reported so far (Anthropic's message_start carries the prompt's tokens). An
-// OpenAI stream reports usage only at its end, so a client that cancels just before it would
-// otherwise have had the answer for free: the prompt is estimated at 4 bytes a token and the
-// completion at a token per content chunk, which is how OpenAI-compatible servers stream.
+// billPartial prices a stream that ended without its usage chunk (the client left, or the
+// provider failed), so that a client cannot take an answer for free by leaving just before its
+// end. An OpenAI stream reports usage only at its end: the prompt is estimated at 4 bytes a
+// token and the completion at a token per content chunk relayed, which is how
+// OpenAI-compatible servers stream. A translated stream knows what the provider reported so far
+// (Anthropic's message_start carries the prompt's tokens, but an output count of 1 until its
+// end): its prompt count stands, and its completion count is raised to the estimate.
 func (r *sseRelay) billPartial() {
 	if r.x.usage != (catalog.Usage{}) || r.x.model == nil {
 		return
 	}
+	var estimate catalog.Usage
+	if r.gotData {
+		estimate = catalog.Usage{Prompt: int64(r.promptBytes+3) / 4, Completion: r.choiceEvents}
+	}
+	r.x.usage = estimate
 	if t := r.translator; t != nil {
-		r.x.usage = t.Usage()
-	} else if r.gotData {
-		r.x.usage = catalog.Usage{Prompt: int64(r.promptBytes+3) / 4, Completion: r.choiceEvents}
+		reported := t.Usage()
+		if reported.Prompt == 0 {
+			reported.Prompt = estimate.Prompt
+		}
+		reported.Completion = max(reported.Completion, estimate.Completion)
+		r.x.usage = reported
 	}
 	r.x.rec.Cost = r.x.model.Prices.Cost(&r.x.usage)
 	r.x.priceBYOK(r.x.byokFeePercent)

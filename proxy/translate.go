@@ -76,7 +76,7 @@ func (r *sseRelay) appendTranslatedEnd() {
 // translateEvent feeds one native event to the translator and relays the OpenAI frames it
 // produces as if the provider had sent them. A translator error stops the stream.
 func (r *sseRelay) translateEvent(ev []byte) {
-	if r.translateErr != nil {
+	if r.streamErr != nil {
 		return
 	}
 	name, data := providers.SplitEvent(ev)
@@ -87,7 +87,7 @@ func (r *sseRelay) translateEvent(ev []byte) {
 	r.tbuf = out
 	r.relayFrames(out)
 	if err != nil {
-		r.translateErr = err
+		r.streamErr = err
 	}
 }
 

@@ -299,6 +299,79 @@ func TestTranslatedStreamFailingMidway(t *testing.T) {
 	}
 }
 
+// TestStreamsCutShortAreBilledForWhatWasSent: a stream the provider breaks off (its connection
+// dropped, an error event, an event cut in the middle) ends with an error event the SDKs raise,
+// relays no broken chunk, and is billed at least a token per content chunk the client
+// received, on every wire. Before, a broken OpenAI event reached the client followed by
+// [DONE], a broken OpenAI stream was billed nothing, and an Anthropic one a single token.
+func TestStreamsCutShortAreBilledForWhatWasSent(t *testing.T) {
+	t.Parallel()
+	for _, m := range threeModels {
+		for _, fault := range []string{"disconnect", "stream_error", "malformed"} {
+			t.Run(m.id+"/"+fault, func(t *testing.T) {
+				t.Parallel()
+				tg := startThreeWires(t)
+				resp := tg.post(`{"model":"` + m.id + `","stream":true,"mock":{"fault":"` + fault +
+					`","fault_after":6},"messages":[{"role":"user","content":"hi"}]}`)
+				events := (&sseReader{bufio.NewReader(resp.Body)}).all(nil)
+				resp.Body.Close()
+				content := relayedContentChunks(t, events)
+				if last := events[len(events)-1]; !strings.Contains(last, `"finish_reason":"error"`) || content == 0 {
+					t.Fatalf("%d content chunks, last event %q", content, last)
+				}
+				rec := tg.records(resp.Header.Get("X-Generation-Id"))[0]
+				if rec.ErrorCode == "" || rec.CompletionTokens < int64(content) || rec.Cost <= 0 {
+					t.Fatalf("%d content chunks relayed; record %+v", content, rec)
+				}
+			})
+		}
+	}
+}
+
+// TestTranslatedStreamCancelledIsBilledForWhatWasSent: a client that leaves an Anthropic
+// stream before its final message_delta (the only event with the output count) pays a token
+// per content chunk it read, not the 1 of message_start.
+func TestTranslatedStreamCancelledIsBilledForWhatWasSent(t *testing.T) {
+	t.Parallel()
+	tg := startThreeWires(t)
+	conn, resp := tg.rawStream(t, `{"model":"anthropic/claude-sonnet-4-6","stream":true,"mock":{"tokens":2000,"event_delay":"20ms"},"messages":[{"role":"user","content":"hi"}]}`)
+	events := &sseReader{bufio.NewReader(resp.Body)}
+	var read []string
+	for len(read) < 8 {
+		ev, err := events.next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		read = append(read, ev)
+	}
+	conn.Close()
+	content := relayedContentChunks(t, read)
+	if rec := tg.records(resp.Header.Get("X-Generation-Id"))[0]; !rec.Cancelled || rec.CompletionTokens < int64(content) || content < 5 || rec.CompletionTokens > 2000 {
+		t.Fatalf("%d content chunks read; record %+v", content, rec)
+	}
+}
+
+// relayedContentChunks counts the chunks with content among SSE events, and fails the test on a
+// data event that is not JSON.
+func relayedContentChunks(t *testing.T, events []string) int {
+	t.Helper()
+	n := 0
+	for i, ev := range events {
+		data, ok := strings.CutPrefix(strings.TrimSpace(ev), "data: ")
+		if !ok {
+			continue // a keep-alive
+		}
+		var c completion
+		if err := json.Unmarshal([]byte(data), &c); err != nil {
+			t.Fatalf("event %d is not JSON: %q", i, ev)
+		}
+		if len(c.Choices) > 0 && c.Choices[0].Delta.Content != "" {
+			n++
+		}
+	}
+	return n
+}
+
 // TestFallbackAcrossWireFormats: one fallback list reaches all three APIs.
 func TestFallbackAcrossWireFormats(t *testing.T) {
 	t.Parallel()

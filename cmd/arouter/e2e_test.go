@@ -344,7 +344,7 @@ func TestInterruptedStreamEndsWithAnErrorEvent(t *testing.T) {
 func TestClientHangUpStopsTheUpstreamRequest(t *testing.T) {
 	t.Parallel()
 	tg := startGateway(t, gatewayOpts{behavior: mockllm.Behavior{Tokens: 2000, EventDelay: mockllm.Duration(20 * time.Millisecond)}})
-	conn, resp := tg.rawStream(t)
+	conn, resp := tg.rawStream(t, streamBody)
 	genID := resp.Header.Get("X-Generation-Id")
 	events := &sseReader{bufio.NewReader(resp.Body)}
 	for range 5 {
@@ -398,7 +398,7 @@ func TestClientHangUpDuringASilenceStopsTheStream(t *testing.T) {
 		t.Fatal("no arouter_streams_in_flight in /metrics")
 		return ""
 	}
-	conn, resp := tg.rawStream(t)
+	conn, resp := tg.rawStream(t, streamBody)
 	genID := resp.Header.Get("X-Generation-Id")
 	events := &sseReader{bufio.NewReader(resp.Body)}
 	for {
@@ -578,13 +578,13 @@ func TestSlowClientIsCut(t *testing.T) {
 }
 
 // rawStream starts a stream over a connection of its own, which the test may cut.
-func (tg *testGateway) rawStream(t *testing.T) (net.Conn, *http.Response) {
+func (tg *testGateway) rawStream(t *testing.T, body string) (net.Conn, *http.Response) {
 	t.Helper()
 	conn, err := net.Dial("tcp", strings.TrimPrefix(tg.url, "http://"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	req, _ := http.NewRequest("POST", tg.url+"/v1/chat/completions", strings.NewReader(streamBody))
+	req, _ := http.NewRequest("POST", tg.url+"/v1/chat/completions", strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+tg.key)
 	if err := req.Write(conn); err != nil {
 		t.Fatal(err)
