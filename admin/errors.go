@@ -43,6 +43,8 @@ var (
 	errBadKey       = newError(401, "invalid management key")
 	errInferenceKey = newError(403, "inference keys cannot call the Management API; use a management key (sk-ar-mgmt-v1-…)")
 	errAdminOnly    = newError(403, "this action requires the admin role in this organization")
+	errKeyRotated   = newError(409, "this key was rotated already and expires with its grace period; rotate its successor (GET /v1/keys lists it under the same name)")
+	errKeyExpired   = newError(409, "this key has expired and cannot be rotated; create a new key, or give it a new expires_at with PATCH /v1/keys/{hash} first")
 	// errCreditsByOperator: see addCredits.
 	errCreditsByOperator = newError(403, "credits are granted by the instance admin (the operator), not by an organization's Admins; ask them to run: arouter credits add USD --org ID")
 	errNoEndpoint        = newError(404, "no such Management API endpoint; see docs/management-api.md")
@@ -69,6 +71,8 @@ func storeError(err error, notFound *apiError) *apiError {
 		return errLastAdmin
 	case errors.Is(err, tenancy.ErrExists):
 		return newError(409, "already exists")
+	case errors.Is(err, apikey.ErrRotated):
+		return errKeyRotated
 	}
 	return nil
 }

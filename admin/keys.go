@@ -314,6 +314,11 @@ func (c *call) rotateKey(hash string) {
 		return
 	}
 	now := c.api.now()
+	if !old.ExpiresAt.IsZero() && !old.ExpiresAt.After(now) {
+		// Its successor would inherit the expiry, and be refused from its first request.
+		errKeyExpired.write(c.ctx)
+		return
+	}
 	oldExpires := now.UTC()
 	if f.has("old_key_expires_at") && !f.null("old_key_expires_at") {
 		t, e := f.futureTime("old_key_expires_at", now)

@@ -37,6 +37,11 @@ const ManagementTokenLen = len(ManagementPrefix) + secretHexLen
 // ErrNotFound is returned by stores when no key has the given hash.
 var ErrNotFound = errors.New("api key not found")
 
+// ErrRotated is returned by stores asked to rotate a key that already has a live successor:
+// the successor is the key to rotate. Rotating the old one again would make a second successor
+// that inherits the old key's grace-period expiry and dies with it.
+var ErrRotated = errors.New("api key already rotated")
+
 // Hash is the SHA-256 of a full token; it is the only form in which a key is stored.
 type Hash [sha256.Size]byte
 

@@ -625,6 +625,14 @@ func TestOpenAPIMatchesImplementation(t *testing.T) {
 	out = c.ok(201, "POST", "/v1/keys/"+ciHash+"/rotate", ann, nil)
 	c.ok(401, "GET", "/v1/key", ciToken, nil)
 	c.ok(200, "GET", "/v1/key", out["key"].(string), nil)
+	// Neither an expired key nor one in its grace period is rotated again: the successor would
+	// inherit its expiry. Its successor is the key to rotate.
+	if msg, _ := errMessage(c.ok(409, "POST", "/v1/keys/"+ciHash+"/rotate", ann, nil)); !strings.Contains(msg, "expired") {
+		t.Errorf("rotating an expired key: %q", msg)
+	}
+	if msg, _ := errMessage(c.ok(409, "POST", "/v1/keys/"+prodHash+"/rotate", ann, nil)); !strings.Contains(msg, "successor") {
+		t.Errorf("rotating a key in its grace period: %q", msg)
+	}
 	c.ok(201, "POST", "/v1/keys/"+data(out)["hash"].(string)+"/rotate", ann, map[string]any{"old_key_expires_at": nil})
 	c.ok(400, "POST", "/v1/keys/"+newHash+"/rotate", ann, map[string]any{"old_key_expires_at": future(40 * 24 * time.Hour)})
 	c.ok(400, "POST", "/v1/keys/"+newHash+"/rotate", ann, map[string]any{"old_key_expires_at": "2001-01-01T00:00:00Z"})

@@ -288,6 +288,15 @@ func (s *Store) RotateKey(ctx context.Context, old apikey.Hash, orgID int64, nex
 		if err != nil {
 			return err
 		}
+		// Keys made by rotation share their predecessor's budget and come after it.
+		var rotated bool
+		if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM api_keys WHERE budget_id = $1 AND id > $2 AND deleted_at IS NULL)",
+			cur.BudgetID, cur.ID).Scan(&rotated); err != nil {
+			return err
+		}
+		if rotated {
+			return apikey.ErrRotated
+		}
 		n := *next
 		n.OrgID, n.BudgetID = cur.OrgID, cur.BudgetID
 		if stored, err = insertKey(ctx, tx, &n); err != nil {
@@ -301,7 +310,7 @@ func (s *Store) RotateKey(ctx context.Context, old apikey.Hash, orgID int64, nex
 		return err
 	})
 	if err != nil {
-		if errors.Is(err, apikey.ErrNotFound) {
+		if errors.Is(err, apikey.ErrNotFound) || errors.Is(err, apikey.ErrRotated) {
 			return nil, err
 		}
 		return nil, fmt.Errorf("rotate key %s: %w", old, err)

@@ -260,6 +260,10 @@ func (s *Store) DeleteKey(ctx context.Context, h apikey.Hash, orgID int64) error
 	return nil
 }
 
+// rotatedSQL asks whether a key (budget_id, id) has a live successor: keys made by rotation
+// share their predecessor's budget and come after it.
+const rotatedSQL = "SELECT EXISTS (SELECT 1 FROM api_keys WHERE budget_id = ? AND id > ? AND deleted_at IS NULL)"
+
 // RotateKey stores next as the successor of the live key with hash old in orgID, in one
 // transaction: next takes the old key's OrgID and BudgetID (so rotation neither resets the
 // spend counted against its limit nor doubles the limit during the grace period), and the old
@@ -279,6 +283,13 @@ func (s *Store) RotateKey(ctx context.Context, old apikey.Hash, orgID int64, nex
 		if err != nil {
 			return err
 		}
+		var rotated bool
+		if err := tx.QueryRowContext(ctx, rotatedSQL, cur.BudgetID, cur.ID).Scan(&rotated); err != nil {
+			return err
+		}
+		if rotated {
+			return apikey.ErrRotated
+		}
 		n := *next
 		n.OrgID, n.BudgetID = cur.OrgID, cur.BudgetID
 		if stored, err = insertKey(ctx, tx, &n); err != nil {
@@ -294,7 +305,7 @@ func (s *Store) RotateKey(ctx context.Context, old apikey.Hash, orgID int64, nex
 		return err
 	})
 	if err != nil {
-		if errors.Is(err, apikey.ErrNotFound) {
+		if errors.Is(err, apikey.ErrNotFound) || errors.Is(err, apikey.ErrRotated) {
 			return nil, err
 		}
 		return nil, fmt.Errorf("rotate key %s: %w", old, err)

@@ -635,6 +635,19 @@ func testRotateKey(t *testing.T, h Harness) {
 	if third.BudgetID != first.ID {
 		t.Errorf("third key's budget %d, want the first key's %d", third.BudgetID, first.ID)
 	}
+	// A key with a live successor is not rotated again: a second successor would inherit its
+	// grace-period expiry and die with it.
+	before, err := s.LoadKey(ctx, second.Hash)
+	Must(t, err)
+	if _, err := s.RotateKey(ctx, second.Hash, org, NewTestKey(52), grace.Add(time.Hour)); !errors.Is(err, apikey.ErrRotated) {
+		t.Fatalf("rotating a rotated key: %v, want ErrRotated", err)
+	}
+	if _, err := s.LoadKey(ctx, NewTestKey(52).Hash); !errors.Is(err, apikey.ErrNotFound) {
+		t.Errorf("a refused rotation stored its successor: %v", err)
+	}
+	if after, err := s.LoadKey(ctx, second.Hash); err != nil || !after.ExpiresAt.Equal(before.ExpiresAt) {
+		t.Errorf("a refused rotation changed the key: %+v, %v", after, err)
+	}
 
 	// A failing insert (duplicate hash) rolls the expiry back too.
 	victim := NewOrgKey(t, s, 60, org, alice.ID)
