@@ -15,6 +15,7 @@ import (
 type apiError struct {
 	status   int
 	message  string
+	param    string // the request field at fault, when known (OpenAI's error.param)
 	metadata map[string]string
 	header   [2]string // optional response header (name, value), e.g. Retry-After
 	body     []byte
@@ -28,7 +29,9 @@ func newAPIError(status int, message string, metadata map[string]string) *apiErr
 
 func (e *apiError) Error() string { return e.message }
 
-func (e *apiError) render() []byte { return apierror.Body(e.status, e.message, e.metadata) }
+func (e *apiError) render() []byte {
+	return apierror.BodyWithParam(e.status, e.message, e.param, e.metadata)
+}
 
 // write sends e as the whole response.
 func (e *apiError) write(ctx *fasthttp.RequestCtx) {

@@ -4,9 +4,11 @@ package proxy
 // keeping it behind a few functions keeps an upgrade (or a swap) to one place.
 
 import (
+	"strings"
 	"unsafe"
 
 	"github.com/bytedance/sonic"
+	"github.com/bytedance/sonic/ast"
 
 	"github.com/arouter/arouter/catalog"
 )
@@ -42,19 +44,21 @@ func intAt(s string, path ...any) int64 {
 	return v
 }
 
-// stringAt returns the string at path in a JSON object, or "" when absent or not a string. The
-// result may alias obj. Used on error bodies, off the hot path.
+// stringAt returns a copy of the string at path in a JSON object, or "" when absent or not a
+// string (sonic would render a number as its digits). A copy, because obj is a pooled
+// response's body and the error that keeps the string outlives it. Used on error bodies, off
+// the hot path.
 func stringAt(obj []byte, path ...any) string {
 	if !validJSON(obj) {
 		return ""
 	}
 	n, err := sonic.GetFromString(b2s(obj), path...)
-	if err != nil {
+	if err != nil || n.TypeSafe() != ast.V_STRING {
 		return ""
 	}
 	s, err := n.String()
 	if err != nil {
 		return ""
 	}
-	return s
+	return strings.Clone(s)
 }

@@ -105,7 +105,14 @@ func upstreamStatusError(provider string, status int, body, retryAfter []byte) *
 			e.api.header = [2]string{"Retry-After", string(retryAfter)}
 		}
 	case status == 400 || status == 413 || status == 422:
-		e.api = newAPIError(status, msg, meta)
+		// The client fixes these, so what the provider said about them passes on: the field at
+		// fault, and its own code (context_length_exceeded, say), which cannot take the place
+		// of our numeric code.
+		if code := stringAt(body, "error", "code"); code != "" {
+			meta["provider_code"] = code
+		}
+		e.api = &apiError{status: status, message: msg, param: stringAt(body, "error", "param"), metadata: meta}
+		e.api.body = e.api.render()
 	case status == 408:
 		e.api = newAPIError(504, "provider "+provider+" timed out: "+msg, meta)
 		e.providerFault = true

@@ -95,6 +95,14 @@ func TestOfficialOpenAISDKWorksByChangingOnlyBaseURLAndKey(t *testing.T) {
 		t.Fatalf("streamed tool call: %+v, finish %q", got, acc.Choices[0].FinishReason)
 	}
 
+	// A field the provider refuses: its name reaches the SDK's Param.
+	var refused *openai.Error
+	robot := openai.ChatCompletionNewParams{Model: "openai/gpt-4o-mini", Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("hi")}}
+	_, err = client.Chat.Completions.New(ctx, robot, option.WithJSONSet("messages.0.role", "robot"))
+	if !errors.As(err, &refused) || refused.StatusCode != 400 || refused.Param != "messages[0].role" {
+		t.Fatalf("a field the provider refuses: %v", err)
+	}
+
 	// The model list, and one model by its id (the SDK escapes the "/" in the path).
 	m, err := client.Models.Get(ctx, "openai/gpt-4o-mini")
 	if err != nil || m.ID != "openai/gpt-4o-mini" || m.Object != "model" || m.OwnedBy != "openai" {

@@ -185,6 +185,14 @@ test('refusals are the SDK error class for their status', async t => {
     assert.match(err.message, /max_tokens/);
   });
 
+  await t.test('400 BadRequestError: the provider refuses a field, which err.param names', async () => {
+    const err = await rejection(client.chat.completions.create({model: 'openai/gpt-4o-mini', messages: [{role: 'robot', content: 'hi'}]}),
+      OpenAI.BadRequestError, 400);
+    assert.equal(err.param, 'messages[0].role');
+    assert.match(err.message, /robot/);
+    assert.equal(err.error.metadata.provider_code, 'invalid_value');
+  });
+
   await t.test('401 AuthenticationError: an unknown key', async () => {
     await rejection(ask(newClient('sk-ar-v1-' + '0'.repeat(64))), OpenAI.AuthenticationError, 401);
   });
