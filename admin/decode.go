@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/arouter/arouter/apikey"
@@ -57,7 +58,9 @@ func contains(list []string, s string) bool {
 func (f fields) has(name string) bool  { _, ok := f[name]; return ok }
 func (f fields) null(name string) bool { return string(bytes.TrimSpace(f[name])) == "null" }
 
-// str reads a string field of 1 to maxLen bytes.
+// str reads a string field of 1 to maxLen characters, none of them a control character:
+// names and emails end up in tables, CSV rows, PDF reports and log lines, where a newline or a
+// NUL would break a row or forge a line.
 func (f fields) str(name string, maxLen int) (string, *apiError) {
 	var s string
 	if err := json.Unmarshal(f[name], &s); err != nil || f.null(name) {
@@ -66,6 +69,9 @@ func (f fields) str(name string, maxLen int) (string, *apiError) {
 	s = strings.TrimSpace(s)
 	if s == "" || utf8.RuneCountInString(s) > maxLen {
 		return "", badField(name, "must be 1 to %d characters", maxLen)
+	}
+	if strings.IndexFunc(s, unicode.IsControl) >= 0 {
+		return "", badField(name, "must not contain control characters (newlines, tabs, NUL)")
 	}
 	return s, nil
 }

@@ -418,6 +418,8 @@ func TestOpenAPIMatchesImplementation(t *testing.T) {
 	members := fmt.Sprintf("/v1/orgs/%d/members", org)
 	member := func(uid int64) string { return fmt.Sprintf("%s/%d", members, uid) }
 	c.bad(400, "POST", "/v1/orgs", admin, map[string]any{"name": ""})
+	c.ok(400, "POST", "/v1/orgs", admin, map[string]any{"name": "a\nb"})     // would split a CSV or PDF row
+	c.ok(400, "POST", "/v1/keys", admin, map[string]any{"name": "a\u0000b"}) // a NUL
 	c.bad(400, "POST", "/v1/orgs", admin, map[string]any{"name": "x", "plan": "pro"})
 	c.bad(400, "POST", "/v1/orgs", admin, "not json")
 
