@@ -42,6 +42,9 @@ func ParseRange(from, to string, now time.Time) (start, end time.Time, err error
 		start = floorDay(start)
 	}
 	switch {
+	case start.Year() < 1970 && from == "":
+		// The default from is what fell before 1970: the caller sent only to.
+		return start, end, &RangeError{"to", fmt.Sprintf("must be at least %d days after 1970-01-01, or send from too", DefaultDays)}
 	case start.Year() < 1970:
 		return start, end, &RangeError{"from", "must not be before 1970-01-01"}
 	case !start.Before(end):

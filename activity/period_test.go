@@ -34,6 +34,7 @@ func TestParseRange(t *testing.T) {
 		{"yesterday", "", time.Time{}, time.Time{}, "from", "not a date"},
 		{"", "2026-13-01", time.Time{}, time.Time{}, "to", "no such month"},
 		{"1969-12-31", "1970-01-02", time.Time{}, time.Time{}, "from", "before 1970"},
+		{"", "1970-01-05", time.Time{}, time.Time{}, "to", "only to sent: the default from falls before 1970"},
 		{"2026-03-01 10:00", "", time.Time{}, time.Time{}, "from", "not RFC 3339"},
 	} {
 		from, to, err := ParseRange(c.from, c.to, now)
