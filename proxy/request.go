@@ -110,7 +110,8 @@ func (r *chatRequest) parse(body []byte) *apiError {
 			r.messagesVS, r.messagesVE = vs, ve
 		case bytes.Equal(key, keyMaxCompletion), bytes.Equal(key, keyMaxTokens):
 			// The provider validates the value; a value that is not a plain integer leaves
-			// the reservation at the gateway's default.
+			// the reservation at the gateway's default, and one too long to read is reserved
+			// at maxCount.
 			if n, ok := parseCount(body[vs:ve]); ok && n > r.maxTokens {
 				r.maxTokens = n
 			}
@@ -308,9 +309,14 @@ func quoteJSON(s string) []byte {
 	return b
 }
 
-// parseCount reads a JSON number that is a non-negative integer of at most 9 digits.
+// maxCount is what parseCount reads a longer integer as: more tokens than any model writes,
+// and a reservation no budget holds, so that a max_tokens of 10 digits cannot slip under the
+// budget at the default reservation.
+const maxCount = 999_999_999
+
+// parseCount reads a JSON number that is a non-negative integer, at most maxCount.
 func parseCount(v []byte) (int64, bool) {
-	if len(v) == 0 || len(v) > 9 {
+	if len(v) == 0 {
 		return 0, false
 	}
 	var n int64
@@ -318,7 +324,9 @@ func parseCount(v []byte) (int64, bool) {
 		if c < '0' || c > '9' {
 			return 0, false
 		}
-		n = n*10 + int64(c-'0')
+		if n = n*10 + int64(c-'0'); n > maxCount {
+			n = maxCount // keep checking that the rest are digits
+		}
 	}
 	return n, true
 }

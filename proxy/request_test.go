@@ -57,6 +57,34 @@ func TestParseChatRequest(t *testing.T) {
 	}
 }
 
+// TestMaxTokensSetsTheReservation: the larger of max_tokens and max_completion_tokens is the
+// completion the budget reserves; one too long to read is reserved as the most there is, not
+// at the default, and anything that is not a plain integer is left to the provider.
+func TestMaxTokensSetsTheReservation(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		fields string
+		want   int64
+	}{
+		{`"max_tokens":100`, 100},
+		{`"max_tokens":100,"max_completion_tokens":300`, 300},
+		{`"max_completion_tokens":999999999`, 999_999_999},
+		{`"max_tokens":9999999999999`, maxCount},
+		{`"max_tokens":99999999999999999999999999`, maxCount}, // past int64 too
+		{`"max_tokens":1e3`, 0},
+		{`"max_tokens":-5`, 0},
+		{`"max_tokens":"100"`, 0},
+	} {
+		var r chatRequest
+		if err := r.parse([]byte(`{"model":"a/b","messages":[{"role":"user","content":"hi"}],` + c.fields + `}`)); err != nil {
+			t.Fatalf("%s: %v", c.fields, err)
+		}
+		if r.maxTokens != c.want {
+			t.Errorf("%s: reserves %d completion tokens, want %d", c.fields, r.maxTokens, c.want)
+		}
+	}
+}
+
 func decode(t *testing.T, b []byte) map[string]any {
 	t.Helper()
 	var m map[string]any
