@@ -60,8 +60,28 @@ func (a *API) ownKey(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	a.syncSpend(ctx, now, k.OrgID, k)
-	writeJSON(ctx, 200, map[string]any{"data": newKeyObject(k, a.ledger, now)})
+	writeJSON(ctx, 200, map[string]any{"data": currentKeyObject{keyObject: newKeyObject(k, a.ledger, now), RateLimit: noRateLimit}})
 }
+
+// currentKeyObject is GET /v1/key's answer: the key, plus the fields OpenRouter's current-key
+// answer has that a key listing lacks, which OpenRouter's SDKs require. ARouter has no free
+// tier and no per-key request rate limit; the key is an inference key.
+type currentKeyObject struct {
+	keyObject
+	IsFreeTier        bool          `json:"is_free_tier"`
+	IsManagementKey   bool          `json:"is_management_key"`
+	IsProvisioningKey bool          `json:"is_provisioning_key"`
+	RateLimit         rateLimitJSON `json:"rate_limit"`
+}
+
+type rateLimitJSON struct {
+	Requests int    `json:"requests"`
+	Interval string `json:"interval"`
+	Note     string `json:"note"`
+}
+
+// noRateLimit is OpenRouter's deprecated rate_limit, filled in the way it writes "none".
+var noRateLimit = rateLimitJSON{Requests: -1, Interval: "10s", Note: "ARouter does not rate-limit keys; this field is deprecated and safe to ignore."}
 
 // keyQuery narrows key lookups to what the principal may see: every key of the organization
 // for an admin, the member's own keys otherwise.

@@ -622,7 +622,11 @@ func TestOpenAPIMatchesImplementation(t *testing.T) {
 		t.Errorf("rotation: %v", out)
 	}
 	c.ok(200, "GET", "/v1/key", prodToken, nil)
-	c.ok(200, "GET", "/v1/key", newToken, nil)
+	// OpenRouter's SDKs require these of the current key (they validate the answer).
+	if k := data(c.ok(200, "GET", "/v1/key", newToken, nil)); k["is_free_tier"] != false || k["is_provisioning_key"] != false ||
+		k["is_management_key"] != false || k["rate_limit"].(map[string]any)["requests"] != float64(-1) {
+		t.Errorf("GET /v1/key lacks OpenRouter's current-key fields: %v", k)
+	}
 	// Without a grace period the old token stops at once.
 	out = c.ok(201, "POST", "/v1/keys/"+ciHash+"/rotate", ann, nil)
 	c.ok(401, "GET", "/v1/key", ciToken, nil)
