@@ -91,19 +91,24 @@ func perToken(p money.PricePerMillion) string {
 	return intPart + "." + digits
 }
 
-// model serves GET /v1/models/{id}: the model's entry of the list, as OpenAI's models.retrieve
-// reads it. An id's "/" may come percent-encoded (SDKs encode path parameters); the path is
-// decoded by then.
-func (s *Server) model(ctx *fasthttp.RequestCtx, id string) {
+// getModel returns the model a GET /v1/models/{id}… request names, or nil after answering a
+// request with another method or an unknown id. An id's "/" may come percent-encoded (SDKs
+// encode path parameters); the path is decoded by then.
+func (s *Server) getModel(ctx *fasthttp.RequestCtx, id string) *catalog.Model {
 	if !ctx.IsGet() {
 		errGetOnly.write(ctx)
-		return
+		return nil
 	}
 	m := s.cat.Lookup([]byte(id))
 	if m == nil {
 		unknownModel([]byte(id)).write(ctx)
-		return
 	}
+	return m
+}
+
+// model serves GET /v1/models/{id}: the model's entry of the list, as OpenAI's models.retrieve
+// reads it.
+func (s *Server) model(ctx *fasthttp.RequestCtx, m *catalog.Model) {
 	ctx.Response.Header.SetContentTypeBytes(contentTypeJSON)
 	ctx.Response.SetBodyRaw(s.modelJSON[m.ID])
 }

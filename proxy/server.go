@@ -334,20 +334,15 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		metrics.WritePrometheus(ctx, true)
 	default:
 		if id, ok := endpointsModel(string(path)); ok {
-			if !ctx.IsGet() {
-				errGetOnly.write(ctx)
-				return
+			if m := s.getModel(ctx, id); m != nil {
+				s.endpoints(ctx, m)
 			}
-			m := s.cat.Lookup([]byte(id))
-			if m == nil {
-				unknownModel([]byte(id)).write(ctx)
-				return
-			}
-			s.endpoints(ctx, m)
 			return
 		}
 		if id, ok := strings.CutPrefix(string(path), pathModels+"/"); ok {
-			s.model(ctx, id)
+			if m := s.getModel(ctx, id); m != nil {
+				s.model(ctx, m)
+			}
 			return
 		}
 		if m := s.opts.Management; m != nil && m.Handles(path) {
