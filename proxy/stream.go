@@ -132,7 +132,7 @@ func (r *sseRelay) awaitFirstEvent(deadline time.Time) *upstreamError {
 	case errors.Is(err, errEventTooLarge):
 		return upstreamMalformed(r.x.rec.Provider)
 	case r.streamErr != nil:
-		// The provider's first word was an error event (say, overloaded).
+		// The provider's first word was an error event (say, overloaded) or a broken one.
 		msg, code := translatedStreamError(r.x.rec.Provider, r.streamErr)
 		upstreamErrStream.Inc()
 		return &upstreamError{api: newAPIError(502, msg, map[string]string{"provider": r.x.rec.Provider}), code: code, providerFault: true}
