@@ -28,7 +28,8 @@ var (
 	errInvitationNotFound = newError(404, "invitation not found, expired or already used; ask an Admin of the organization for a new one")
 	errInvitationNeedsKey = newError(401, "this invitation is for an account that already has management keys: "+
 		"send one of them with the code (Authorization: Bearer sk-ar-mgmt-v1-…; for the CLI, set AROUTER_MANAGEMENT_KEY), "+
-		"which proves the invitation reached its owner")
+		"which proves the invitation reached its owner. If none is left (removal from an organization revokes the keys acting in it), "+
+		"the instance admin mints one with: arouter admin-key --user EMAIL")
 	errInvitationOtherUser = newError(403, "this invitation is for another user: send a management key of the invited user, "+
 		"or no Authorization header if their account has no management key yet")
 	errInvitationAsKey = newError(401, "this is an invitation code, not a management key: redeem it with "+

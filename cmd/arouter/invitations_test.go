@@ -230,6 +230,36 @@ func TestInvitationCommands(t *testing.T) {
 		t.Errorf("locally redeemed key acts as %s in %d", email, org)
 	}
 
+	// A member removed and added again has no live key left (removal revoked the one acting in
+	// the organization), so the code alone cannot let them in; the instance admin mints them
+	// one, and with it the code works.
+	t.Setenv("AROUTER_MANAGEMENT_KEY", teamKey)
+	solo, _ := arouter(0, "members", "add", "solo@example.com", "--url", tg.url)
+	t.Setenv("AROUTER_MANAGEMENT_KEY", "")
+	soloKey, _ := arouter(0, "invitations", "redeem", solo, "--url", tg.url)
+	soloID := int64(data(tg.mustCall(200, "GET", "/v1/me", soloKey, nil))["user"].(map[string]any)["id"].(float64))
+	tg.mustCall(200, "DELETE", fmt.Sprintf("/v1/orgs/%d/members/%d", teamID, soloID), teamKey, nil)
+	t.Setenv("AROUTER_MANAGEMENT_KEY", teamKey)
+	solo, _ = arouter(0, "members", "add", "solo@example.com", "--url", tg.url)
+	t.Setenv("AROUTER_MANAGEMENT_KEY", "")
+	if _, msg := arouter(1, "invitations", "redeem", solo, "--url", tg.url); !strings.Contains(msg, "arouter admin-key --user EMAIL") {
+		t.Errorf("a re-added member without a live key is not told the way back: %s", msg)
+	}
+	minted, info := arouter(0, "admin-key", "--user", "solo@example.com", "--config", cfgPath)
+	if email, org := actsIn(minted); email != "solo@example.com" || !strings.Contains(info, "personal context") {
+		t.Fatalf("admin-key --user: a key for %s in %d; %s", email, org, info)
+	}
+	t.Setenv("AROUTER_MANAGEMENT_KEY", minted)
+	if back, _ := arouter(0, "invitations", "redeem", solo, "--url", tg.url); back == "" {
+		t.Fatal("the re-added member's code redeemed to nothing")
+	} else if email, org := actsIn(back); email != "solo@example.com" || org != teamID {
+		t.Errorf("the re-added member's key acts as %s in %d", email, org)
+	}
+	t.Setenv("AROUTER_MANAGEMENT_KEY", "")
+	if _, msg := arouter(1, "admin-key", "--user", "nobody@example.com", "--config", cfgPath); !strings.Contains(msg, "members add") {
+		t.Errorf("admin-key for an unknown email: %s", msg)
+	}
+
 	arouter(2, "invitations")
 	arouter(2, "invitations", "redeem")
 	arouter(2, "invitations", "accept", code)

@@ -31,7 +31,8 @@ Usage:
                                            usage and cost per group ("arouter activity -h" for details)
   arouter activity export --format csv|pdf [-o FILE]
                                            the same as a CSV file or a PDF report
-  arouter admin-key                        mint a new management key for the instance admin
+  arouter admin-key [--user EMAIL]         mint a new management key for the instance admin, or for a
+                                           user who has none left (acting in their personal context)
   arouter mock   [--listen ADDR] [flags]   run the mock OpenAI-compatible provider alone
   arouter help
 
