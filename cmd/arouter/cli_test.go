@@ -34,6 +34,13 @@ func TestKeysCommands(t *testing.T) {
 		t.Fatalf("list: %d %q", code, list)
 	}
 	hash := strings.Fields(lines[1])[0]
+	// Amounts print as the API writes them, never in a float's exponent notation.
+	if code, _, e := arouter("keys", "create", "--name", "tiny", "--limit", "0.0000219", "--config", cfg); code != 0 {
+		t.Fatalf("create tiny: %d %s", code, e)
+	}
+	if _, list, _ = arouter("keys", "list", "--config", cfg); !strings.Contains(list, "$0.0000219") || !strings.Contains(list, "$0\t") && !strings.Contains(list, "$0 ") {
+		t.Fatalf("amounts in the list: %s", list)
+	}
 	// Flags may follow the hash, as the usage text shows.
 	if code, _, e := arouter("keys", "disable", hash, "--config", cfg); code != 0 {
 		t.Fatalf("disable: %d %s", code, e)

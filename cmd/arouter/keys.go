@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -25,20 +26,20 @@ instance admin. HASH is the first column of "arouter keys list".
 (GET /v1/generation/content); "arouter orgs prompt-logging on" does it for every key.
 `
 
-// keyView is the part of the key object the CLI prints.
+// keyView is the part of the key object the CLI prints. Amounts stay json.Number, so they
+// print exactly as the API wrote them (0.0000219, where a float prints 2.19e-05).
 type keyView struct {
-	Hash           string   `json:"hash"`
-	Name           string   `json:"name"`
-	Label          string   `json:"label"`
-	Disabled       bool     `json:"disabled"`
-	Limit          *float64 `json:"limit"`
-	LimitRemaining *float64 `json:"limit_remaining"`
-	LimitReset     *string  `json:"limit_reset"`
-	AllowedModels  []string `json:"allowed_models"`
-	Usage          float64  `json:"usage"`
-	CreatedAt      string   `json:"created_at"`
-	ExpiresAt      *string  `json:"expires_at"`
-	PromptLogging  bool     `json:"prompt_logging"`
+	Hash          string       `json:"hash"`
+	Name          string       `json:"name"`
+	Label         string       `json:"label"`
+	Disabled      bool         `json:"disabled"`
+	Limit         *json.Number `json:"limit"`
+	LimitReset    *string      `json:"limit_reset"`
+	AllowedModels []string     `json:"allowed_models"`
+	Usage         json.Number  `json:"usage"`
+	CreatedAt     string       `json:"created_at"`
+	ExpiresAt     *string      `json:"expires_at"`
+	PromptLogging bool         `json:"prompt_logging"`
 }
 
 func keysCmd(args []string, stdout, stderr io.Writer) error {
@@ -240,7 +241,7 @@ func printKeys(w io.Writer, keys []keyView) error {
 		}
 		limit := "-"
 		if k.Limit != nil {
-			limit = fmt.Sprintf("$%g", *k.Limit)
+			limit = "$" + k.Limit.String()
 			if k.LimitReset != nil {
 				limit += "/" + map[string]string{"daily": "day", "weekly": "week", "monthly": "month"}[*k.LimitReset]
 			}
@@ -257,7 +258,7 @@ func printKeys(w io.Writer, keys []keyView) error {
 		if k.PromptLogging {
 			logging = "on"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t$%g\t%s\t%s\t%s\t%s\n", k.Hash, k.Label, k.Name, state, k.Usage, limit, models, exp, logging)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t$%s\t%s\t%s\t%s\t%s\n", k.Hash, k.Label, k.Name, state, k.Usage, limit, models, exp, logging)
 	}
 	return tw.Flush()
 }
