@@ -101,7 +101,7 @@ func keysCmd(args []string, stdout, stderr io.Writer) error {
 		}
 		// The token goes alone to stdout so that KEY=$(arouter keys create …) works.
 		fmt.Fprintln(stdout, one.Key)
-		fmt.Fprintf(stderr, "created key %q (%s), hash %s\nThe token above is shown only once: store it now.\n", one.Data.Name, one.Data.Label, one.Data.Hash)
+		fmt.Fprintf(stderr, "created key %q (%s), hash %s\nThe token (printed on stdout) is shown only once: store it now.\n", one.Data.Name, one.Data.Label, one.Data.Hash)
 		return nil
 	case "list":
 		q := fmt.Sprintf("/v1/keys?offset=%d&include_disabled=%t", *offset, *includeDisabled)
@@ -147,7 +147,7 @@ func keysCmd(args []string, stdout, stderr io.Writer) error {
 		if one.Previous.ExpiresAt != nil {
 			until = *one.Previous.ExpiresAt
 		}
-		fmt.Fprintf(stderr, "rotated: new key %s (hash %s); the old token works until %s.\nThe token above is shown only once: store it now.\n",
+		fmt.Fprintf(stderr, "rotated: new key %s (hash %s); the old token works until %s.\nThe token (printed on stdout) is shown only once: store it now.\n",
 			one.Data.Label, one.Data.Hash, until)
 		return nil
 	default:
