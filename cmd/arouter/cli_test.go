@@ -65,6 +65,14 @@ func TestKeysCommands(t *testing.T) {
 	if code, out, _ := arouter("help"); code != 0 || !strings.Contains(out, "Quick start") {
 		t.Errorf("help: %d", code)
 	}
+	// Help asked for, for a command group: its own usage, on stdout, exit 0.
+	for _, group := range []string{"keys", "orgs", "members", "credits", "invitations", "byok", "activity"} {
+		for _, args := range [][]string{{group, "--help"}, {group, "-h"}, {"help", group}} {
+			if code, out, e := arouter(args...); code != 0 || !strings.Contains(out, "usage: arouter "+group) && !strings.Contains(out, "arouter "+group+" ") || e != "" {
+				t.Errorf("arouter %q: exit %d, stdout %q, stderr %q", args, code, out, e)
+			}
+		}
+	}
 	if code, _, e := arouter("serve", "--config", filepath.Join(dir, "missing.yaml")); code != 1 || !strings.Contains(e, "missing.yaml") {
 		t.Errorf("serve with a missing config: %d %q", code, e)
 	}

@@ -20,11 +20,14 @@ Usage:
                                            manage inference keys ("arouter keys" for details)
   arouter orgs list|create NAME            organizations you belong to; create one
   arouter orgs prompt-logging [on|off]     the current organization's prompt-logging switch
-  arouter members list|add|set-role|remove members of the current organization; add prints
+  arouter members list|add|reinvite|set-role|remove
+                                           members of the current organization; add prints
                                            an invitation code to hand to the new member
   arouter invitations redeem CODE          redeem an invitation code for your own management key
                                            ("arouter invitations -h" for details)
-  arouter credits [show] | credits add USD the credit pool of the current context
+  arouter credits [show] | credits add USD [--org ID]
+                                           the credit pool of the current context; the instance
+                                           admin grants credits, to any organization
   arouter byok list|add PROVIDER|delete ID|rekey
                                            the organization's own provider keys ("arouter byok" for details)
   arouter activity [--from D --to D --group-by day|model|key|member|provider --key H --model M --member ID]
@@ -34,7 +37,7 @@ Usage:
   arouter admin-key [--user EMAIL]         mint a new management key for the instance admin, or for a
                                            user who has none left (acting in their personal context)
   arouter mock   [--listen ADDR] [flags]   run the mock OpenAI-compatible provider alone
-  arouter help
+  arouter help [COMMAND]                   this text, or a command's ("arouter keys --help" too)
 
 Management commands call the gateway at --url (env AROUTER_URL) when AROUTER_MANAGEMENT_KEY
 is set, acting as that key's user; without it they work on the configured store directly, as
@@ -51,11 +54,32 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
+// groupUsage is each command group's own usage text, for "arouter help GROUP" and
+// "arouter GROUP --help".
+var groupUsage = map[string]string{
+	"keys": keysUsage, "orgs": orgsUsage, "members": orgsUsage, "credits": orgsUsage,
+	"invitations": invitationsUsage, "byok": byokUsage, "activity": activityUsage,
+}
+
+// isHelp reports whether arg asks for help.
+func isHelp(arg string) bool { return arg == "-h" || arg == "--help" || arg == "help" }
+
 // run dispatches a command line and returns the exit status: 0 success, 1 failure, 2 usage.
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return 2
+	}
+	// Help that was asked for goes to stdout (so that it pipes into less) and exits 0.
+	if text, ok := groupUsage[args[0]]; ok && len(args) == 2 && isHelp(args[1]) {
+		fmt.Fprint(stdout, text)
+		return 0
+	}
+	if isHelp(args[0]) && len(args) == 2 {
+		if text, ok := groupUsage[args[1]]; ok {
+			fmt.Fprint(stdout, text)
+			return 0
+		}
 	}
 	var err error
 	switch args[0] {
