@@ -34,6 +34,10 @@ func TestKeysCommands(t *testing.T) {
 		t.Fatalf("list: %d %q", code, list)
 	}
 	hash := strings.Fields(lines[1])[0]
+	// A --url without AROUTER_MANAGEMENT_KEY is not used, and the command says so.
+	if code, _, e := arouter("keys", "list", "--url", "http://127.0.0.1:1", "--config", cfg); code != 0 || !strings.Contains(e, "--url is used only with AROUTER_MANAGEMENT_KEY") {
+		t.Errorf("keys list --url without a management key: %d %q", code, e)
+	}
 	// Amounts print as the API writes them, never in a float's exponent notation.
 	if code, _, e := arouter("keys", "create", "--name", "tiny", "--limit", "0.0000219", "--config", cfg); code != 0 {
 		t.Fatalf("create tiny: %d %s", code, e)

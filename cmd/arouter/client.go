@@ -42,6 +42,7 @@ type managementClient interface {
 type clientFlags struct {
 	config *string
 	url    *string
+	fs     *flag.FlagSet // to tell a --url given from the default
 }
 
 func addClientFlags(fs *flag.FlagSet) clientFlags {
@@ -52,6 +53,7 @@ func addClientFlags(fs *flag.FlagSet) clientFlags {
 	return clientFlags{
 		config: configFlag(fs),
 		url:    fs.String("url", url, "gateway to manage when AROUTER_MANAGEMENT_KEY is set (env AROUTER_URL)"),
+		fs:     fs,
 	}
 }
 
@@ -62,6 +64,10 @@ func (f clientFlags) open(stderr io.Writer) (managementClient, error) {
 			return nil, fmt.Errorf("AROUTER_MANAGEMENT_KEY is not a management key (%s…)", apikey.ManagementPrefix)
 		}
 		return &httpClient{base: strings.TrimRight(*f.url, "/"), key: key, hc: &http.Client{Timeout: 30 * time.Second}}, nil
+	}
+	if isSet(f.fs, "url") {
+		// Documented, but a --url given and not used would surprise: say where the command acts.
+		fmt.Fprintf(stderr, "arouter: --url is used only with AROUTER_MANAGEMENT_KEY set; without it this command works on the store of %s directly, as the instance admin\n", *f.config)
 	}
 	return openLocalClient(*f.config, stderr)
 }
