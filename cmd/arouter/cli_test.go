@@ -63,6 +63,11 @@ func TestKeysCommands(t *testing.T) {
 			t.Errorf("arouter %q exited %d, want 2 (usage)", bad, code)
 		}
 	}
+	for args, says := range map[string]string{"frob": "unknown subcommand", "get": "which key?", "list extra": "unexpected arguments"} {
+		if _, _, e := arouter(append(append([]string{"keys"}, strings.Fields(args)...), "--config", cfg)...); !strings.Contains(e, says) {
+			t.Errorf("arouter keys %s: %q, want it to say %q", args, e, says)
+		}
+	}
 	if code, _, e := arouter("keys", "disable", "nothex", "--config", cfg); code != 1 || !strings.Contains(e, "keys list") {
 		t.Errorf("bad hash: %d %q", code, e)
 	}

@@ -48,6 +48,12 @@ func keysCmd(args []string, stdout, stderr io.Writer) error {
 		return errUsage
 	}
 	sub := args[0]
+	switch sub {
+	case "create", "list", "get", "update", "disable", "enable", "delete", "rotate":
+	default:
+		fmt.Fprintf(stderr, "arouter keys: unknown subcommand %q\n%s", sub, keysUsage)
+		return errUsage
+	}
 	fs := flag.NewFlagSet("arouter keys "+sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, keysUsage) }
@@ -70,8 +76,12 @@ func keysCmd(args []string, stdout, stderr io.Writer) error {
 		return errUsage
 	}
 	wantHash := sub != "create" && sub != "list"
-	if wantHash && len(positional) != 1 || !wantHash && len(positional) > 0 {
-		fmt.Fprint(stderr, keysUsage)
+	switch {
+	case wantHash && len(positional) == 0:
+		fmt.Fprintf(stderr, "arouter keys %s: which key? Give its HASH (the first column of arouter keys list)\n%s", sub, keysUsage)
+		return errUsage
+	case wantHash && len(positional) > 1 || !wantHash && len(positional) > 0:
+		fmt.Fprintf(stderr, "arouter keys %s: unexpected arguments %q\n%s", sub, positional, keysUsage)
 		return errUsage
 	}
 	fields := keyFields(fs, *name, *limit, *reset, *models, *expires, *logging)
@@ -150,10 +160,8 @@ func keysCmd(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "rotated: new key %s (hash %s); the old token works until %s.\nThe token (printed on stdout) is shown only once: store it now.\n",
 			one.Data.Label, one.Data.Hash, until)
 		return nil
-	default:
-		fmt.Fprintf(stderr, "arouter keys: unknown subcommand %q\n%s", sub, keysUsage)
-		return errUsage
 	}
+	return nil // unreachable: sub was checked against the same list above
 }
 
 // keyFields turns the flags that were set into a key object patch.
