@@ -20,15 +20,27 @@ import (
 // management key left (removal from an organization revokes the keys acting in it), whom an
 // invitation to an existing account cannot let in without one, so that an invitation code in
 // the wrong hands cannot take over an account.
+// adminKeyUsage is arouter admin-key --help.
+const adminKeyUsage = `usage: arouter admin-key [--user EMAIL] [--config FILE]
+
+Mints a management key straight in the store (it needs write access to it, which is admin
+access anyway) and prints it, once, on stdout:
+  - for the instance admin, when the key printed at the first start is lost;
+  - with --user EMAIL, for that user, acting in their personal context: for a user with no
+    management key left (removal from an organization revokes the keys acting in it), who
+    needs one to redeem an invitation to their existing account.
+`
+
 func adminKeyCmd(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("arouter admin-key", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, adminKeyUsage) }
 	cfgPath := configFlag(fs)
 	email := fs.String("user", "", "mint the key for the user with this email (default: the instance admin)")
 	if pos, err := parseFlags(fs, args); err != nil {
 		return err
 	} else if len(pos) > 0 {
-		fmt.Fprintln(stderr, "usage: arouter admin-key [--user EMAIL] [--config FILE]")
+		fmt.Fprintf(stderr, "arouter admin-key: unexpected arguments %q\n%s", pos, adminKeyUsage)
 		return errUsage
 	}
 	cfg, err := config.Load(*cfgPath)

@@ -75,7 +75,7 @@ func TestKeysCommands(t *testing.T) {
 		t.Errorf("help: %d", code)
 	}
 	// Help asked for, for a command group: its own usage, on stdout, exit 0.
-	for _, group := range []string{"keys", "orgs", "members", "credits", "invitations", "byok", "activity"} {
+	for _, group := range []string{"keys", "orgs", "members", "credits", "invitations", "byok", "activity", "serve", "admin-key"} {
 		for _, args := range [][]string{{group, "--help"}, {group, "-h"}, {"help", group}} {
 			if code, out, e := arouter(args...); code != 0 || !strings.Contains(out, "usage: arouter "+group) && !strings.Contains(out, "arouter "+group+" ") || e != "" {
 				t.Errorf("arouter %q: exit %d, stdout %q, stderr %q", args, code, out, e)

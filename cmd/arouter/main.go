@@ -59,6 +59,7 @@ func main() {
 var groupUsage = map[string]string{
 	"keys": keysUsage, "orgs": orgsUsage, "members": orgsUsage, "credits": orgsUsage,
 	"invitations": invitationsUsage, "byok": byokUsage, "activity": activityUsage,
+	"serve": serveUsage, "admin-key": adminKeyUsage,
 }
 
 // isHelp reports whether arg asks for help.

@@ -17,9 +17,29 @@ import (
 	"github.com/arouter/arouter/config"
 )
 
+// serveUsage is arouter serve --help: the flag, and the environment the gateway reads.
+const serveUsage = `usage: arouter serve [--config FILE]
+
+Runs the gateway: the OpenAI-compatible API, the Management API and the dashboard, on the
+configuration's listen address. SIGINT or SIGTERM drain it (server.shutdown_timeout).
+
+  --config FILE   configuration file (env AROUTER_CONFIG; default configs/arouter.yaml);
+                  configs/arouter.yaml documents every setting
+
+Environment:
+  AROUTER_ADMIN_KEY        the instance admin's management key to store at the first start,
+                           instead of printing a new one (sk-ar-mgmt-v1- and 64 hex digits)
+  AROUTER_MASTER_KEY       64 hex digits (or base64 of 32 bytes) that encrypt organizations'
+                           own provider keys (BYOK); without it BYOK is off
+  AROUTER_MASTER_KEY_OLD   the previous master key, while rotating it ("arouter byok rekey")
+  ${NAME}                  in a provider's api_key or base_url, or in store.sqlite, the
+                           configuration reads the variable NAME
+`
+
 func serveCmd(args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("arouter serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, serveUsage) }
 	cfgPath := configFlag(fs)
 	if rest, err := parseFlags(fs, args); err != nil {
 		return err
