@@ -34,6 +34,10 @@ func TestKeysCommands(t *testing.T) {
 		t.Fatalf("list: %d %q", code, list)
 	}
 	hash := strings.Fields(lines[1])[0]
+	// A negative amount is refused for what it is, not taken for an unknown flag.
+	if code, _, e := arouter("credits", "add", "-5", "--config", cfg); code != 1 || !strings.Contains(e, "amount") {
+		t.Errorf("credits add -5: %d %q", code, e)
+	}
 	// A --url without AROUTER_MANAGEMENT_KEY is not used, and the command says so.
 	if code, _, e := arouter("keys", "list", "--url", "http://127.0.0.1:1", "--config", cfg); code != 0 || !strings.Contains(e, "--url is used only with AROUTER_MANAGEMENT_KEY") {
 		t.Errorf("keys list --url without a management key: %d %q", code, e)

@@ -134,10 +134,17 @@ func configFlag(fs *flag.FlagSet) *string {
 
 // parseFlags parses flags wherever they stand among the positional arguments (the standard
 // package stops at the first positional, so `keys disable HASH --config F` would fail), turning
-// flag's own errors into errUsage (flag already printed them). It returns the positionals.
+// flag's own errors into errUsage (flag already printed them). It returns the positionals. A
+// negative number is a positional, not an unknown flag: `credits add -5` is then refused for
+// its amount, which says what is wrong.
 func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 	var positional []string
 	for {
+		if len(args) > 0 && isNegativeNumber(args[0]) {
+			positional = append(positional, args[0])
+			args = args[1:]
+			continue
+		}
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
 				return nil, err
@@ -151,4 +158,17 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 		positional = append(positional, args[0])
 		args = args[1:]
 	}
+}
+
+// isNegativeNumber reports whether s is written like -5 or -0.25.
+func isNegativeNumber(s string) bool {
+	if len(s) < 2 || s[0] != '-' {
+		return false
+	}
+	for _, c := range s[1:] {
+		if (c < '0' || c > '9') && c != '.' {
+			return false
+		}
+	}
+	return true
 }
