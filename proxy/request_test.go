@@ -245,6 +245,17 @@ func TestRelayMovesUsageIntoTheFinishChunkForOtherClients(t *testing.T) {
 	}
 }
 
+// TestRelayStopsAtABrokenEvent: an event cut in the middle stops the relay there (nothing of it
+// or after it is relayed; the stream's end reports it), and an empty data event is dropped.
+func TestRelayStopsAtABrokenEvent(t *testing.T) {
+	t.Parallel()
+	first := "data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\n"
+	r := relay(t, true, first+"data: \n\n"+"data: {\"choices\":[{\"delta\":{\"content\":\n\n"+first+"data: [DONE]\n\n")
+	if string(r.out) != first || r.streamErr != errMalformedEvent || r.sawDone || r.choiceEvents != 1 {
+		t.Fatalf("relayed %q, stop %v, done %v, %d content events", r.out, r.streamErr, r.sawDone, r.choiceEvents)
+	}
+}
+
 func TestPerTokenPrices(t *testing.T) {
 	t.Parallel()
 	for p, want := range map[int64]string{0: "0", 150_000_000: "0.00000015", 2_500_000_000: "0.0000025", 37_500: "0.0000000000375", 15_000_000_000_000: "0.015", 1_000_000_000_000_000: "1"} {

@@ -488,6 +488,9 @@ func (r *sseRelay) relayOpenAIEvent(ev []byte) {
 		r.out = append(r.out, ev...)
 		return
 	}
+	if len(payload) == 0 {
+		return // "data:" with nothing: no SDK could parse it, and nothing is lost without it
+	}
 	if bytes.Equal(payload, doneData) {
 		r.gotData = true
 		r.flushPending()
