@@ -48,9 +48,8 @@ func keysCmd(args []string, stdout, stderr io.Writer) error {
 		return errUsage
 	}
 	sub := args[0]
-	switch sub {
-	case "create", "list", "get", "update", "disable", "enable", "delete", "rotate":
-	default:
+	wantHash, known := keysSubcommands[sub]
+	if !known {
 		fmt.Fprintf(stderr, "arouter keys: unknown subcommand %q\n%s", sub, keysUsage)
 		return errUsage
 	}
@@ -75,7 +74,6 @@ func keysCmd(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "arouter keys %s: --prompt-logging takes on or off, not %q\n%s", sub, *logging, keysUsage)
 		return errUsage
 	}
-	wantHash := sub != "create" && sub != "list"
 	switch {
 	case wantHash && len(positional) == 0:
 		fmt.Fprintf(stderr, "arouter keys %s: which key? Give its HASH (the first column of arouter keys list)\n%s", sub, keysUsage)
@@ -161,7 +159,13 @@ func keysCmd(args []string, stdout, stderr io.Writer) error {
 			one.Data.Label, one.Data.Hash, until)
 		return nil
 	}
-	return nil // unreachable: sub was checked against the same list above
+	return nil // unreachable: keysSubcommands holds exactly the cases above
+}
+
+// keysSubcommands are the subcommands of arouter keys, each with whether it names a key by HASH.
+var keysSubcommands = map[string]bool{
+	"create": false, "list": false,
+	"get": true, "update": true, "disable": true, "enable": true, "delete": true, "rotate": true,
 }
 
 // keyFields turns the flags that were set into a key object patch.
